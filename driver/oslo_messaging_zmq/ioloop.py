@@ -1,0 +1,172 @@
+"""One I/O thread per transport that owns every ZeroMQ socket of it.
+
+libzmq sockets are not thread-safe, so no other thread touches them: callers
+queue closures with :meth:`IOLoop.call_soon` and the loop runs them.  The loop
+waits with ``select.select`` on the sockets' ZMQ_FD plus a wake-up pipe and
+only uses non-blocking socket calls.  Under eventlet monkey-patching
+``threading.Thread`` is a green thread and ``select.select`` is green, so the
+very same loop yields to the hub instead of freezing the process; without
+patching it is a plain OS thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+
+import zmq
+
+LOG = logging.getLogger(__name__)
+
+_MAX_BURST = 256  # messages read from one socket before looking at the others
+
+
+class IOLoop:
+    def __init__(self, name: str = "zmq-io") -> None:
+        self.context = zmq.Context()
+        self._name = name
+        self._cmds: collections.deque = collections.deque()
+        self._rfd, self._wfd = os.pipe()
+        os.set_blocking(self._rfd, False)
+        os.set_blocking(self._wfd, False)
+        self._signaled = False
+        self._sockets: dict[zmq.Socket, Callable[[list[bytes]], None]] = {}
+        self._timers: list = []
+        self._seq = itertools.count()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- life cycle -----------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._running = True
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return
+
+        def _halt():
+            self._running = False
+
+        self.call_soon(_halt)
+        thread.join(timeout)
+
+    def in_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    # -- scheduling (thread-safe) ---------------------------------------
+    def call_soon(self, fn: Callable, *args) -> None:
+        self._cmds.append((fn, args))
+        if not self._signaled:
+            self._signaled = True
+            try:
+                os.write(self._wfd, b"x")
+            except (BlockingIOError, OSError):
+                pass
+
+    # -- loop-context only ------------------------------------------------
+    def call_later(self, delay: float, fn: Callable, *args) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, args))
+
+    def add_socket(self, sock: zmq.Socket, on_frames: Callable[[list[bytes]], None]) -> None:
+        self._sockets[sock] = on_frames
+
+    def remove_socket(self, sock: zmq.Socket, close: bool = True) -> None:
+        self._sockets.pop(sock, None)
+        if close:
+            sock.close(linger=0)
+
+    # -- the loop ---------------------------------------------------------
+    def _run_cmds(self) -> None:
+        self._signaled = False
+        try:
+            while os.read(self._rfd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        for _ in range(len(self._cmds)):
+            fn, args = self._cmds.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                LOG.exception("zmq I/O command failed")
+
+    def _read_sockets(self) -> bool:
+        busy = False
+        for sock, on_frames in list(self._sockets.items()):
+            for _ in range(_MAX_BURST):
+                if sock.closed or sock not in self._sockets:
+                    break
+                try:
+                    if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                        break
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError as exc:
+                    LOG.debug("zmq recv error: %s", exc)
+                    break
+                busy = True
+                try:
+                    on_frames(frames)
+                except Exception:
+                    LOG.exception("zmq message handler failed")
+        return busy
+
+    def _run_timers(self) -> float | None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn, args = heapq.heappop(self._timers)
+            try:
+                fn(*args)
+            except Exception:
+                LOG.exception("zmq timer failed")
+        if self._timers:
+            return max(0.0, self._timers[0][0] - time.monotonic())
+        return None
+
+    def _run(self) -> None:
+        try:
+            while self._running:
+                self._run_cmds()
+                wait = self._run_timers()
+                # read last: a send may consume the edge of ZMQ_FD, so EVENTS is
+                # re-checked after every batch of sends before sleeping in select
+                busy = self._read_sockets()
+                if busy or self._cmds or not self._running:
+                    continue
+                fds = [self._rfd]
+                for sock in self._sockets:
+                    try:
+                        fds.append(sock.getsockopt(zmq.FD))
+                    except zmq.ZMQError:
+                        continue
+                if wait is None or wait > 1.0:
+                    wait = 1.0
+                try:
+                    select.select(fds, [], [], wait)
+                except (OSError, ValueError):
+                    time.sleep(0.01)
+        finally:
+            for sock in list(self._sockets):
+                self.remove_socket(sock)
+            for fd in (self._rfd, self._wfd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.context.term()

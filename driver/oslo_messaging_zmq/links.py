@@ -1,0 +1,242 @@
+"""DEALER sockets of one peer (client or listener) to every proxy of the URL.
+
+All sockets of a peer share one routing id, so a proxy can route a reply to
+the caller whichever proxy the reply comes through.  Liveness of each proxy is
+tracked from PONG answers to periodic pings and from socket monitor events
+(disconnects are noticed at once, handshake failures are kept as the reason
+shown to the user).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+from zmq.utils import monitor as zmq_monitor
+
+from oslo_messaging_zmq import security, wire
+from oslo_messaging_zmq.ioloop import IOLoop
+
+LOG = logging.getLogger(__name__)
+
+_MONITOR_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_DISCONNECTED
+)
+
+
+@dataclass
+class SecurityConfig:
+    """What a peer needs to open its sockets: plain, or CURVE keys."""
+
+    mode: str = "plain"
+    client_keys: dict[str, bytes] = field(default_factory=dict)
+    server_public: bytes | None = None
+
+
+@dataclass
+class LinkSettings:
+    heartbeat_interval: float = 1.0
+    proxy_timeout: float = 3.0
+    hwm: int = 10000
+    max_message_size: int = 64 * 1024 * 1024
+
+
+def describe_handshake_failure(event: int, value: int) -> str:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return (
+            "authentication rejected by the proxy (status %d): this client's CURVE public "
+            "key is not in the proxy's allowed_clients" % value
+        )
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        return (
+            "security handshake failed (protocol error 0x%x): the client and the proxy "
+            "disagree on security_mode (CURVE vs plain) or on the proxy's public key" % value
+        )
+    return "security handshake failed (errno %d): check security_mode and key files" % value
+
+
+class ProxyLinks:
+    """One DEALER per proxy, all owned by the I/O loop."""
+
+    def __init__(
+        self,
+        io: IOLoop,
+        endpoints: list[str],
+        identity: bytes,
+        sec: SecurityConfig,
+        settings: LinkSettings,
+        on_message: Callable[[int, bytes, dict, bytes | None], None],
+        ping: Callable[[], list[bytes] | None],
+        on_down: Callable[[int], None] | None = None,
+    ) -> None:
+        self.io = io
+        self.endpoints = endpoints
+        self.identity = identity
+        self._sec = sec
+        self._settings = settings
+        self._on_message = on_message
+        self._ping = ping
+        self._on_down = on_down
+        self._socks: list[zmq.Socket | None] = [None] * len(endpoints)
+        self._monitors: dict[zmq.Socket, int] = {}
+        self.last_pong = [0.0] * len(endpoints)
+        self.errors: list[str | None] = [None] * len(endpoints)
+        self._live = threading.Event()
+        self._closed = False
+        self._rr = 0
+
+    # -- any thread ------------------------------------------------------
+    def open(self) -> None:
+        self.io.call_soon(self._open)
+
+    def close(self) -> None:
+        self._closed = True
+        self.io.call_soon(self._close)
+
+    def is_live(self, idx: int) -> bool:
+        return time.monotonic() - self.last_pong[idx] < self._settings.proxy_timeout
+
+    def live_indices(self) -> list[int]:
+        return [i for i in range(len(self.endpoints)) if self.is_live(i)]
+
+    def wait_live(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.live_indices():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._live.clear()
+            if self.live_indices():
+                return True
+            self._live.wait(min(left, 0.5))
+        return True
+
+    def failure_reason(self) -> str:
+        parts = []
+        for endpoint, err in zip(self.endpoints, self.errors, strict=True):
+            parts.append("%s: %s" % (endpoint, err or "no answer"))
+        return "; ".join(parts)
+
+    # -- loop context ----------------------------------------------------
+    def send(self, idx: int, frames: list[bytes]) -> bool:
+        sock = self._socks[idx]
+        if sock is None:
+            return False
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:
+            return False
+
+    def send_any(self, frames: list[bytes], prefer: int | None = None) -> int | None:
+        """Send through prefer if live, else the next live proxy; return its index."""
+        order = list(range(len(self.endpoints)))
+        if prefer is not None and 0 <= prefer < len(order):
+            order.remove(prefer)
+            order.insert(0, prefer)
+        else:
+            self._rr = (self._rr + 1) % len(order)
+            order = order[self._rr :] + order[: self._rr]
+        for idx in order:
+            if self.is_live(idx) and self.send(idx, frames):
+                return idx
+        return None
+
+    def _open(self) -> None:
+        if self._closed:
+            return
+        for idx, endpoint in enumerate(self.endpoints):
+            sock = self.io.context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.ROUTING_ID, self.identity)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, self._settings.hwm)
+            sock.setsockopt(zmq.RCVHWM, self._settings.hwm)
+            sock.setsockopt(zmq.MAXMSGSIZE, self._settings.max_message_size)
+            sock.setsockopt(zmq.RECONNECT_IVL, 100)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            if self._sec.mode == "curve":
+                security.configure_client(sock, self._sec.client_keys, self._sec.server_public)
+            mon = sock.get_monitor_socket(_MONITOR_EVENTS)
+            self._monitors[mon] = idx
+            self.io.add_socket(mon, lambda frames, m=mon: self._on_monitor(m, frames))
+            sock.connect(endpoint)
+            self._socks[idx] = sock
+            self.io.add_socket(sock, lambda frames, i=idx: self._on_frames(i, frames))
+        self._heartbeat()
+
+    def _close(self) -> None:
+        for idx, sock in enumerate(self._socks):
+            if sock is not None:
+                try:
+                    sock.disable_monitor()
+                except zmq.ZMQError:
+                    pass
+                self.io.remove_socket(sock)
+                self._socks[idx] = None
+        for mon in list(self._monitors):
+            self.io.remove_socket(mon)
+        self._monitors.clear()
+        self._live.set()
+
+    def _heartbeat(self) -> None:
+        if self._closed:
+            return
+        frames = self._ping()
+        if frames is not None:
+            for idx in range(len(self.endpoints)):
+                self.send(idx, frames)
+        if not self.live_indices():
+            self._live.clear()
+        self.io.call_later(self._settings.heartbeat_interval, self._heartbeat)
+
+    def ping_now(self, idx: int) -> None:
+        frames = self._ping()
+        if frames is not None:
+            self.send(idx, frames)
+
+    def _on_frames(self, idx: int, frames: list[bytes]) -> None:
+        try:
+            mtype, header, body = wire.decode(frames)
+        except wire.WireError as exc:
+            LOG.warning("dropping malformed message from proxy %s: %s", self.endpoints[idx], exc)
+            return
+        was_live = self.is_live(idx)
+        self.last_pong[idx] = time.monotonic()
+        self.errors[idx] = None
+        if not was_live:
+            self._live.set()
+        if mtype != wire.PONG:
+            self._on_message(idx, mtype, header, body)
+
+    def _on_monitor(self, mon: zmq.Socket, frames: list[bytes]) -> None:
+        idx = self._monitors.get(mon)
+        if idx is None:
+            return
+        try:
+            event = zmq_monitor.parse_monitor_message(frames)
+        except Exception:
+            return
+        kind, value = event["event"], event["value"]
+        if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.ping_now(idx)
+        elif kind == zmq.EVENT_DISCONNECTED:
+            if self.last_pong[idx]:
+                LOG.info("lost connection to zmq proxy %s", self.endpoints[idx])
+            self.last_pong[idx] = 0.0
+            if self._on_down is not None:
+                self._on_down(idx)
+        else:
+            reason = describe_handshake_failure(kind, value)
+            if self.errors[idx] != reason:
+                LOG.error("zmq proxy %s: %s", self.endpoints[idx], reason)
+            self.errors[idx] = reason
+            self.last_pong[idx] = 0.0

@@ -1,0 +1,201 @@
+"""Configuration options of the driver ([oslo_messaging_zmq]) and of the proxy ([zmq_proxy])."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+from oslo_messaging._drivers import common
+
+DEFAULT_PROXY_PORT = 9501
+DEFAULT_HEALTH_PORT = 9502
+
+GROUP = "oslo_messaging_zmq"
+PROXY_GROUP = "zmq_proxy"
+
+SECURITY_MODES = ("curve", "plain")
+
+zmq_opts = [
+    cfg.StrOpt(
+        "security_mode",
+        default="curve",
+        choices=SECURITY_MODES,
+        help="curve: authenticate and encrypt every connection to the proxies with CURVE "
+        "(default). plain: no authentication, no encryption; only for labs.",
+    ),
+    cfg.StrOpt(
+        "client_secret_key_file",
+        help="Key file (written by oslo-messaging-zmq-keygen, NAME.key_secret) holding this "
+        "service's CURVE public and secret key. Required when security_mode=curve.",
+    ),
+    cfg.StrOpt(
+        "server_public_key_file",
+        help="Key file (NAME.key) holding the proxies' CURVE public key. Required when "
+        "security_mode=curve.",
+    ),
+    cfg.PortOpt(
+        "default_proxy_port",
+        default=DEFAULT_PROXY_PORT,
+        help="Proxy port used for transport URL hosts that do not give one.",
+    ),
+    cfg.FloatOpt(
+        "heartbeat_interval",
+        default=1.0,
+        min=0.05,
+        help="Seconds between liveness pings (clients) and target registrations (servers) "
+        "sent to every proxy.",
+    ),
+    cfg.FloatOpt(
+        "proxy_timeout",
+        default=3.0,
+        min=0.1,
+        help="A proxy that has not answered for this many seconds is considered down.",
+    ),
+    cfg.FloatOpt(
+        "ack_timeout",
+        default=1.0,
+        min=0.05,
+        help="Seconds to wait for a delivery acknowledgement before a message is re-sent "
+        "through the next live proxy (receivers de-duplicate by message id).",
+    ),
+    cfg.FloatOpt(
+        "connect_timeout",
+        default=10.0,
+        min=0.1,
+        help="Seconds a sender waits for at least one live proxy before a send attempt fails.",
+    ),
+    cfg.IntOpt(
+        "max_inflight",
+        default=2000,
+        min=1,
+        help="Maximum number of casts/notifications per transport that are sent but not yet "
+        "acknowledged; senders block beyond it (back-pressure).",
+    ),
+    cfg.IntOpt(
+        "send_retries",
+        default=-1,
+        help="Re-sends of an unacknowledged cast/notification when the caller gave no retry "
+        "value (-1: until delivered).",
+    ),
+    cfg.FloatOpt(
+        "cleanup_flush_timeout",
+        default=5.0,
+        min=0,
+        help="On transport cleanup, wait up to this many seconds for unacknowledged messages.",
+    ),
+    cfg.IntOpt(
+        "dedup_window",
+        default=300,
+        min=1,
+        help="Seconds a receiver remembers message ids to drop duplicates.",
+    ),
+    cfg.IntOpt(
+        "dedup_max_entries",
+        default=200000,
+        min=100,
+        help="Upper bound of remembered message ids per listener.",
+    ),
+    cfg.IntOpt(
+        "socket_hwm",
+        default=10000,
+        min=10,
+        help="ZeroMQ high water mark (messages) of every driver socket.",
+    ),
+    cfg.IntOpt(
+        "max_message_size",
+        default=64 * 1024 * 1024,
+        min=1024,
+        help="Largest accepted message in bytes (ZMQ_MAXMSGSIZE).",
+    ),
+]
+
+proxy_opts = [
+    cfg.HostAddressOpt(
+        "bind_address", default="0.0.0.0", help="Address the proxy ROUTER socket binds to."
+    ),
+    cfg.PortOpt("port", default=DEFAULT_PROXY_PORT, help="Port of the proxy ROUTER socket."),
+    cfg.HostAddressOpt(
+        "health_address", default="127.0.0.1", help="Address of the HTTP health/metrics endpoint."
+    ),
+    cfg.PortOpt(
+        "health_port",
+        default=DEFAULT_HEALTH_PORT,
+        help="Port of the HTTP health/metrics endpoint (0 disables it).",
+    ),
+    cfg.StrOpt(
+        "security_mode",
+        default="curve",
+        choices=SECURITY_MODES,
+        help="curve (default): CURVE server; only clients whose public key is in "
+        "allowed_clients get through. plain: accept anyone (labs only).",
+    ),
+    cfg.StrOpt(
+        "server_secret_key_file",
+        help="Key file (NAME.key_secret) with the proxy's CURVE key pair.",
+    ),
+    cfg.StrOpt(
+        "allowed_clients",
+        help="Directory of client public key files (*.key), or one file with one Z85 public "
+        "key per line. Re-read on SIGHUP and when its modification time changes.",
+    ),
+    cfg.FloatOpt(
+        "hold_ttl",
+        default=60.0,
+        min=0,
+        help="Seconds a message for a target without listener is held before being dropped.",
+    ),
+    cfg.IntOpt(
+        "hold_max_messages",
+        default=10000,
+        min=0,
+        help="Maximum number of held messages (all targets); beyond it new ones are dropped.",
+    ),
+    cfg.IntOpt(
+        "hold_max_bytes",
+        default=64 * 1024 * 1024,
+        min=0,
+        help="Maximum bytes of held messages (all targets).",
+    ),
+    cfg.FloatOpt(
+        "peer_timeout",
+        default=5.0,
+        min=0.1,
+        help="A registered listener silent for this many seconds is forgotten.",
+    ),
+    cfg.IntOpt("socket_hwm", default=50000, min=10, help="High water mark of the ROUTER socket."),
+    cfg.IntOpt(
+        "max_message_size",
+        default=64 * 1024 * 1024,
+        min=1024,
+        help="Largest accepted message in bytes; larger peers are disconnected.",
+    ),
+    cfg.IntOpt(
+        "max_tracked_targets",
+        default=10000,
+        min=10,
+        help="Upper bound of per-target counter entries in /metrics.",
+    ),
+]
+
+
+def register(conf: cfg.ConfigOpts, url=None):
+    """Register the driver options; return a view where URL query parameters override."""
+    group = cfg.OptGroup(name=GROUP, title="ZeroMQ driver options")
+    conf.register_group(group)
+    conf.register_opts(zmq_opts, group=group)
+    if url is None:
+        return conf
+    return common.ConfigOptsProxy(conf, url, GROUP)
+
+
+def register_proxy(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(cfg.OptGroup(name=PROXY_GROUP, title="ZeroMQ proxy options"))
+    conf.register_opts(proxy_opts, group=PROXY_GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Entry point for oslo-config-generator --namespace oslo.messaging.zmq."""
+    return [(GROUP, list(zmq_opts))]
+
+
+def list_proxy_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Entry point for oslo-config-generator --namespace oslo.messaging.zmq.proxy."""
+    return [(PROXY_GROUP, list(proxy_opts))]

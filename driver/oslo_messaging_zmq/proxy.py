@@ -1,0 +1,437 @@
+"""oslo-messaging-zmq-proxy: a stateless ROUTER that routes between clients and listeners.
+
+Run several side by side (each listed in the transport URL).  They share no
+state: listeners register with every proxy, senders pick one live proxy per
+message.  See driver/README.md for the protocol, the options and /metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+
+import zmq
+from oslo_config import cfg
+
+from oslo_messaging_zmq import options, security, wire
+from oslo_messaging_zmq.health import HealthServer
+from oslo_messaging_zmq.routing import Counters, Held, HoldStore, RoutingTable, hold_keys_for
+
+LOG = logging.getLogger("oslo_messaging_zmq.proxy")
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+_MAINTENANCE_INTERVAL = 0.25
+_KEY_RELOAD_INTERVAL = 5.0
+_MAX_BURST = 2000
+_MAX_CLIENTS = 100000
+
+
+class Proxy:
+    def __init__(self, opts) -> None:
+        self.opts = opts
+        self.counters = Counters(opts.max_tracked_targets)
+        self.table = RoutingTable()
+        self.holds = HoldStore(opts.hold_max_messages, opts.hold_max_bytes)
+        self.clients: dict[bytes, float] = {}
+        self.started = time.time()
+        self.snapshot: dict = {}
+        self._stop = False
+        self._allowed: set[bytes] = set()
+        self._allowed_mtime: float | None = None
+        self._reload_keys = False
+        self._denied_logged: dict[bytes, float] = {}
+        self.ctx = zmq.Context()
+        self.zap: zmq.Socket | None = None
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.endpoint = ""
+
+    # -- setup -----------------------------------------------------------------
+    def bind(self) -> None:
+        opts = self.opts
+        router = self.router
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.SNDHWM, opts.socket_hwm)
+        router.setsockopt(zmq.RCVHWM, opts.socket_hwm)
+        router.setsockopt(zmq.MAXMSGSIZE, opts.max_message_size)
+        if opts.security_mode == "curve":
+            if not opts.server_secret_key_file:
+                raise SystemExit("[zmq_proxy] security_mode=curve needs server_secret_key_file")
+            keys = security.read_key_file(opts.server_secret_key_file)
+            if "secret" not in keys:
+                raise SystemExit("%s holds no secret key" % opts.server_secret_key_file)
+            if not opts.allowed_clients:
+                LOG.warning("no allowed_clients configured: every CURVE client is refused")
+            self._load_allowed(force=True)
+            self.zap = self.ctx.socket(zmq.REP)
+            self.zap.setsockopt(zmq.LINGER, 0)
+            self.zap.bind(ZAP_ENDPOINT)
+            security.configure_server(router, keys)
+        else:
+            LOG.warning("security_mode=plain: no authentication, no encryption")
+        host = opts.bind_address
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+            router.setsockopt(zmq.IPV6, 1)
+        router.bind("tcp://%s:%d" % (host, opts.port))
+        self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        LOG.info("zmq proxy listening on %s (security_mode=%s)", self.endpoint, opts.security_mode)
+
+    # -- security -----------------------------------------------------------------
+    def _load_allowed(self, force: bool = False) -> None:
+        path = self.opts.allowed_clients
+        if not path:
+            self._allowed = set()
+            return
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError as exc:
+            if force:
+                LOG.error("allowed_clients %s unreadable: %s", path, exc)
+            return
+        if not force and mtime == self._allowed_mtime:
+            return
+        try:
+            keys = security.read_public_keys(path)
+        except security.KeyFileError as exc:
+            LOG.error("%s", exc)
+            return
+        self._allowed_mtime = mtime
+        if keys != self._allowed:
+            LOG.info("loaded %d allowed client keys from %s", len(keys), path)
+        self._allowed = keys
+
+    def _handle_zap(self) -> None:
+        while True:
+            try:
+                frames = self.zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) < 6:
+                # REP must answer something to stay in sync
+                self.zap.send_multipart([b"1.0", b"", b"500", b"bad request", b"", b""])
+                continue
+            request_id, address, mechanism = frames[1], frames[3], frames[5]
+            key = b""
+            if mechanism == b"CURVE" and len(frames) > 6 and len(frames[6]) == 32:
+                key = zmq.utils.z85.encode(frames[6])
+            if key and key in self._allowed:
+                self.counters.inc("auth_allowed")
+                reply = [b"1.0", request_id, b"200", b"OK", key, b""]
+            else:
+                self.counters.inc("auth_denied")
+                now = time.monotonic()
+                if now - self._denied_logged.get(key, -1e9) > 60:
+                    if len(self._denied_logged) > 10000:
+                        self._denied_logged.clear()
+                    self._denied_logged[key] = now
+                    LOG.warning(
+                        "refused client %s with unknown CURVE key %s",
+                        address.decode(errors="replace"),
+                        key.decode() or "-",
+                    )
+                reply = [b"1.0", request_id, b"400", b"unknown client key", b"", b""]
+            self.zap.send_multipart(reply)
+
+    # -- sending -------------------------------------------------------------------
+    def _send(self, ident: bytes, frames: list[bytes]) -> bool:
+        try:
+            self.router.send_multipart([ident, *frames], zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno == errno.EHOSTUNREACH:
+                return False
+            raise
+
+    def _status(self, ident: bytes, msg_id: str, status: str, why: str | None = None) -> None:
+        header = {"id": msg_id, "st": status}
+        if why:
+            header["why"] = why
+        self._send(ident, wire.encode(wire.STATUS, header))
+
+    # -- message handling ----------------------------------------------------------
+    def handle(self, frames: list[bytes]) -> None:
+        self.counters.inc("received")
+        if len(frames) < 4 or not frames[0] or len(frames[0]) > 255:
+            self.counters.inc("malformed")
+            return
+        ident = bytes(frames[0])
+        try:
+            mtype, header, body = wire.decode(frames[1:])
+            self._dispatch(ident, mtype, header, body)
+        except wire.WireError:
+            self.counters.inc("malformed")
+
+    def _dispatch(self, ident: bytes, mtype: bytes, header: dict, body: bytes | None) -> None:
+        now = time.monotonic()
+        if mtype == wire.HELLO:
+            if ident in self.clients or len(self.clients) < _MAX_CLIENTS:
+                self.clients[ident] = now
+            self._send(ident, wire.encode(wire.PONG, {}))
+        elif mtype == wire.REGISTER:
+            targets = wire.parse_targets(header)
+            known = ident in self.table.peers
+            new = self.table.register(ident, targets, now)
+            if not known:
+                LOG.info("listener %s registered %d targets", ident.hex()[:12], len(targets))
+            self._send(ident, wire.encode(wire.PONG, {}))
+            for target in new:
+                self._flush_holds(ident, target)
+        elif mtype == wire.UNREGISTER:
+            if self.table.unregister(ident) is not None:
+                LOG.info("listener %s unregistered", ident.hex()[:12])
+        elif mtype == wire.SEND:
+            self._route(ident, header, body, now)
+        elif mtype in (wire.ACK, wire.REPLY):
+            self._relay(ident, mtype, header, body, now)
+        else:
+            raise wire.WireError("unexpected type")
+
+    def _relay(self, ident, mtype, header, body, now) -> None:
+        msg_id = wire.get_str(header, "id")
+        to = wire.get_str(header, "to")
+        try:
+            dest = bytes.fromhex(to)
+        except ValueError:
+            raise wire.WireError("bad to") from None
+        if not dest:
+            raise wire.WireError("bad to")
+        self.table.touch(ident, now)
+        out = {"id": msg_id}
+        if mtype == wire.REPLY:
+            if header.get("hb"):
+                out["hb"] = 1
+            self.counters.inc("replies")
+        else:
+            self.counters.inc("acks")
+        self._send(dest, wire.encode(mtype, out, body))
+
+    def _route(self, ident: bytes, header: dict, body: bytes | None, now: float) -> None:
+        msg_id = wire.get_str(header, "id")
+        kind = header.get("k")
+        if kind not in (wire.RPC, wire.NOTIFY) or body is None:
+            raise wire.WireError("bad send")
+        exchange = wire.get_str(header, "ex")
+        topic = wire.get_str(header, "t")
+        server = wire.get_str(header, "s", required=False) or ""
+        fanout = bool(header.get("f")) and kind == wire.RPC
+        ttl = wire.get_num(header, "ttl", 0.0)
+        if not topic:
+            raise wire.WireError("empty topic")
+        label = wire.target_label(kind, exchange, topic)
+        out = {"id": msg_id, "from": ident.hex()}
+        if header.get("r"):
+            out["r"] = 1
+        dests = self.table.route(kind, exchange, topic, server, fanout)
+        if fanout or len(dests) > 1:
+            sent = sum(self._send(d, wire.encode(wire.DELIVER, out, body)) for d in dests)
+            self.counters.inc("routed", label, sent)
+            self._status(ident, msg_id, "routed")
+            return
+        out["a"] = 1
+        frames = wire.encode(wire.DELIVER, out, body)
+        for _ in range(3):
+            if not dests:
+                break
+            if self._send(dests[0], frames):
+                self.counters.inc("routed", label)
+                return
+            # the listener vanished (or is saturated): forget it and pick another
+            self.table.unregister(dests[0])
+            dests = self.table.route(kind, exchange, topic, server, False)
+        self._hold(ident, msg_id, (kind, exchange, topic, server), label, out, body, ttl, now)
+
+    def _hold(self, ident, msg_id, key, label, out, body, ttl, now) -> None:
+        limit = self.opts.hold_ttl
+        if ttl > 0:
+            limit = min(limit, ttl)
+        held = Held(now + limit, ident, out, body, len(body or b"") + 256)
+        if limit > 0 and self.holds.hold(key, held):
+            self.counters.inc("held", label)
+            self._status(ident, msg_id, "held")
+            return
+        why = "hold store full" if limit > 0 else "no listener"
+        self.counters.inc("dropped", label)
+        LOG.warning("dropped message %s for %s: %s", msg_id, label, why)
+        self._status(ident, msg_id, "dropped", why)
+
+    def _flush_holds(self, ident: bytes, target) -> None:
+        for key in hold_keys_for(target):
+            for held in self.holds.take(key):
+                label = wire.target_label(key[0], key[1], key[2])
+                if self._send(ident, wire.encode(wire.DELIVER, held.header, held.body)):
+                    self.counters.inc("routed", label)
+                    self.counters.inc("delivered_from_hold")
+                else:
+                    self.counters.inc("dropped", label)
+                    LOG.warning("dropped held message %s for %s", held.header.get("id"), label)
+
+    # -- housekeeping ----------------------------------------------------------------
+    def maintenance(self) -> None:
+        now = time.monotonic()
+        for ident in self.table.expire(now, self.opts.peer_timeout):
+            LOG.info("listener %s timed out", ident.hex()[:12])
+        for key, held in self.holds.expire(now):
+            label = wire.target_label(key[0], key[1], key[2])
+            self.counters.inc("expired")
+            self.counters.inc("dropped", label)
+            LOG.warning(
+                "dropped message %s for %s: no listener within TTL", held.header.get("id"), label
+            )
+        stale = [i for i, seen in self.clients.items() if now - seen > self.opts.peer_timeout]
+        for ident in stale:
+            del self.clients[ident]
+        self.snapshot = self._build_snapshot()
+
+    def _build_snapshot(self) -> dict:
+        listeners = self.table.listeners_by_label()
+        targets = {}
+        for label, entry in self.counters.targets.items():
+            targets[label] = dict(entry, listeners=listeners.get(label, 0))
+        for label, count in listeners.items():
+            if label not in targets:
+                targets[label] = dict.fromkeys(Counters.PER_TARGET, 0)
+                targets[label]["listeners"] = count
+        return {
+            "version": 1,
+            "endpoint": self.endpoint,
+            "security_mode": self.opts.security_mode,
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "rss_bytes": _rss_bytes(),
+            "counters": dict(self.counters.total),
+            "held_now": {"messages": self.holds.count, "bytes": self.holds.bytes},
+            "peers": {"listeners": len(self.table.peers), "clients": len(self.clients)},
+            "targets": targets,
+        }
+
+    def health(self) -> tuple[int, dict]:
+        age = time.time() - self.snapshot.get("_at", time.time())
+        ok = not self._stop and age < 10
+        return (200 if ok else 503), {
+            "status": "ok" if ok else "stalled",
+            "endpoint": self.endpoint,
+        }
+
+    def metrics(self) -> dict:
+        return {k: v for k, v in self.snapshot.items() if not k.startswith("_")}
+
+    # -- main loop -------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        self._stop = True
+
+    def reload(self, *_args) -> None:
+        self._reload_keys = True
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        if self.zap is not None:
+            poller.register(self.zap, zmq.POLLIN)
+        next_maintenance = 0.0
+        next_reload = time.monotonic() + _KEY_RELOAD_INTERVAL
+        while not self._stop:
+            events = dict(poller.poll(int(_MAINTENANCE_INTERVAL * 1000)))
+            if self.zap is not None and self.zap in events:
+                self._handle_zap()
+            if self.router in events:
+                for _ in range(_MAX_BURST):
+                    try:
+                        frames = self.router.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.handle(frames)
+            now = time.monotonic()
+            if now >= next_maintenance:
+                self.maintenance()
+                self.snapshot["_at"] = time.time()
+                next_maintenance = now + _MAINTENANCE_INTERVAL
+            if self.zap is not None and (self._reload_keys or now >= next_reload):
+                self._load_allowed(force=self._reload_keys)
+                self._reload_keys = False
+                next_reload = now + _KEY_RELOAD_INTERVAL
+        self.close()
+
+    def close(self) -> None:
+        for sock in (self.router, self.zap):
+            if sock is not None:
+                sock.close(linger=0)
+        self.ctx.term()
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--bind-address")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--health-address")
+    parser.add_argument("--health-port", type=int)
+    parser.add_argument("--security-mode", choices=options.SECURITY_MODES)
+    parser.add_argument("--server-secret-key-file")
+    parser.add_argument("--allowed-clients")
+    parser.add_argument("--hold-ttl", type=float)
+    return parser.parse_known_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script oslo-messaging-zmq-proxy."""
+    from oslo_log import log as oslo_log
+
+    argv = sys.argv[1:] if argv is None else argv
+    flags, rest = _parse_args(argv)
+    conf = cfg.ConfigOpts()
+    options.register_proxy(conf)
+    oslo_log.register_options(conf)
+    conf(
+        rest,
+        project="oslo.messaging.zmq",
+        prog="oslo-messaging-zmq-proxy",
+        usage="%(prog)s [--config-file FILE] [--port N] [--bind-address A] [--health-port N] "
+        "[--health-address A] [--security-mode curve|plain] [--server-secret-key-file F] "
+        "[--allowed-clients PATH] [--hold-ttl S]",
+    )
+    for name, value in vars(flags).items():
+        if value is not None:
+            conf.set_override(name, value, group=options.PROXY_GROUP)
+    oslo_log.setup(conf, "oslo-messaging-zmq-proxy")
+    opts = conf[options.PROXY_GROUP]
+    proxy = Proxy(opts)
+    try:
+        proxy.bind()
+    except (zmq.ZMQError, security.KeyFileError) as exc:
+        LOG.error("cannot start proxy: %s", exc)
+        return 1
+    health = None
+    if opts.health_port:
+        proxy.maintenance()
+        health = HealthServer(opts.health_address, opts.health_port, proxy.health, proxy.metrics)
+        health.start()
+        LOG.info("health/metrics on http://%s:%d/", opts.health_address, health.port)
+    signal.signal(signal.SIGTERM, proxy.stop)
+    signal.signal(signal.SIGINT, proxy.stop)
+    signal.signal(signal.SIGHUP, proxy.reload)
+    try:
+        proxy.run()
+    finally:
+        if health is not None:
+            health.stop()
+    LOG.info("zmq proxy stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
