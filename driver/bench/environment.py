@@ -1,0 +1,43 @@
+"""What the result files say about where they were measured."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores, {mem_gb:.0f} GB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def _dist(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def versions() -> str:
+    import zmq
+
+    rabbit = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "rabbitmq-server"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"oslo.messaging {_dist('oslo.messaging')}, oslo.messaging.zmq "
+        f"{_dist('oslo.messaging.zmq')}, pyzmq {zmq.pyzmq_version()}, libzmq "
+        f"{zmq.zmq_version()}, rabbitmq-server {rabbit or 'not installed'}"
+    )
