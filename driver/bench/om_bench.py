@@ -177,7 +177,9 @@ class Transport:
         return row
 
     def close(self) -> None:
+        t0 = time.monotonic()
         if self.client is not None:
             self.client.close()
             self.client = None
         self.server.close()
+        self.log(f"[{self.name}] workers stopped in {time.monotonic() - t0:.1f}s")

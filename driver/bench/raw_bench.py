@@ -52,7 +52,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def run_raw(
     curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
 ) -> list[dict[str, Any]]:
-    name = "raw-zmq" + ("-curve" if curve else "-plain")
+    name = "raw-curve" if curve else "raw-plain"
     env = dict(os.environ)
     if curve:
         spub, ssec = zmq.curve_keypair()
