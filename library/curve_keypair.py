@@ -1,0 +1,1 @@
+../plugins/modules/curve_keypair.py
