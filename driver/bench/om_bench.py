@@ -39,6 +39,7 @@ class Settings:
     max_msgs: int = 0
     workloads: tuple[Workload, ...] = WORKLOADS
     log_dir: Path = field(default_factory=lambda: Path("."))
+    worker_extra: list[str] = field(default_factory=list)  # e.g. ["--eventlet"]
 
 
 def _wait_delivered(server: Worker, wl: str, expected: int, drain: float) -> dict[str, Any]:
@@ -148,6 +149,7 @@ class Transport:
         self.name = name
         self.st = st
         self.log = log
+        worker_args = worker_args + st.worker_extra
         self.server = Worker(
             "om_server.py", worker_args, st.log_dir / f"{name}-server.log", f"{name} server"
         )

@@ -7,6 +7,10 @@ Run by run.py; commands on stdin (see worker_io): run, stop.
 
 from __future__ import annotations
 
+# isort: off
+import om_green  # noqa: F401 - must run before the other imports
+
+# isort: on
 import argparse
 import itertools
 import threading

@@ -22,6 +22,9 @@ def add_transport_args(parser: argparse.ArgumentParser) -> None:
         help="oslo.config file(s) for driver options (e.g. CURVE keys)",
     )
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--eventlet", action="store_true", help="monkey-patch (read by om_green at import)"
+    )
 
 
 def make_conf(config_files: list[str]) -> cfg.ConfigOpts:

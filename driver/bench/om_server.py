@@ -6,6 +6,10 @@ Run by run.py; commands on stdin (see worker_io): stats, stop.
 
 from __future__ import annotations
 
+# isort: off
+import om_green  # noqa: F401 - must run before the other imports
+
+# isort: on
 import argparse
 import threading
 import time
@@ -85,13 +89,13 @@ def main() -> None:
     rpc_tr = oslo_messaging.get_rpc_transport(conf, url=args.url)
     notify_tr = oslo_messaging.get_notification_transport(conf, url=args.notify_url or args.url)
     rpc = oslo_messaging.get_rpc_server(
-        rpc_tr, rpc_target(), [RpcEndpoint(rec)], executor="threading"
+        rpc_tr, rpc_target(), [RpcEndpoint(rec)], executor=om_green.executor()
     )
     listener = oslo_messaging.get_notification_listener(
         notify_tr,
         [oslo_messaging.Target(topic=NOTIFY_TOPIC)],
         [NotifyEndpoint(rec)],
-        executor="threading",
+        executor=om_green.executor(),
     )
     rpc.start()
     listener.start()

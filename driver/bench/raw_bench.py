@@ -1,5 +1,11 @@
-"""Run the raw pyzmq ceiling (raw_zmq.py): one proxy process, one echo
-process, then one client run per window size; stop what it started."""
+"""Run the ceilings: bare pyzmq round trips with no oslo.messaging.
+
+raw-plain / raw-curve   raw_zmq.py: DEALER -> minimal Python ROUTER -> DEALER
+proxy-plain / proxy-curve  proxy_raw.py: bare peers speaking the driver's wire
+                        protocol through the real oslo-messaging-zmq-proxy
+
+Each starts its server-side processes, runs one client per window size and
+stops what it started."""
 
 from __future__ import annotations
 
@@ -12,31 +18,34 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq_proxy
 from netutil import free_port
 
 HERE = Path(__file__).resolve().parent
 Log = Callable[[str], None]
+Spawn = Callable[..., "subprocess.Popen[str]"]
 
 
-def _spawn(
-    role: str, port: int, env: dict[str, str], log_file: Path, *extra: str
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "raw_zmq.py"), role, "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
-        stderr=open(log_file, "ab"),  # noqa: SIM115 - inherited by the child
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=str(HERE),
-    )
+def _spawner(script: str, env: dict[str, str], log_file: Path) -> Spawn:
+    def spawn(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(HERE / script), *args],
+            stdout=subprocess.PIPE,
+            stderr=open(log_file, "ab"),  # noqa: SIM115 - inherited by the child
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=str(HERE),
+        )
+
+    return spawn
 
 
 def _ready(proc: subprocess.Popen[str], what: str) -> None:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line or not json.loads(line).get("ready"):
-        raise RuntimeError(f"raw {what} did not start (rc={proc.poll()})")
+        raise RuntimeError(f"{what} did not start (rc={proc.poll()})")
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -49,9 +58,50 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
+def _windows(
+    name: str, spawn_client: Spawn, windows: list[int], duration: float, log: Log
+) -> list[dict[str, Any]]:
+    rows = []
+    for window in windows:
+        log(f"[{name}] round trip, window {window}, {duration:g}s ...")
+        client = spawn_client("--window", str(window), "--duration", str(duration))
+        try:
+            out, _ = client.communicate(timeout=duration + 30)
+        except subprocess.TimeoutExpired:
+            _stop(client)
+            raise
+        if not out.strip():
+            raise RuntimeError(f"{name} client failed (rc={client.returncode})")
+        res = json.loads(out.strip().splitlines()[-1])
+        row = {
+            "transport": name,
+            "workload": f"roundtrip-w{window}",
+            "threads": window,
+            "sent": res["sent"],
+            "delivered": res["received"],
+            "lost": res["sent"] - res["received"],
+            "dups": 0,
+            "errors": 0,
+            "timeouts": 0,
+            "first_error": "",
+            "msgs_per_s": res["msgs_per_s"],
+            "p50_ms": res["p50_ms"],
+            "p99_ms": res["p99_ms"],
+            "latency": "round trip",
+            "seconds": res["seconds"],
+        }
+        rows.append(row)
+        log(
+            f"[{name}] window {window}: {row['msgs_per_s']:,.0f} msg/s, "
+            f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, lost {row['lost']}"
+        )
+    return rows
+
+
 def run_raw(
     curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
 ) -> list[dict[str, Any]]:
+    """DEALER -> minimal Python ROUTER -> DEALER (raw_zmq.py)."""
     name = "raw-curve" if curve else "raw-plain"
     env = dict(os.environ)
     if curve:
@@ -63,53 +113,48 @@ def run_raw(
             RAW_CLIENT_PUBLIC=cpub.decode(),
             RAW_CLIENT_SECRET=csec.decode(),
         )
-    port = free_port()
+    # the peers must not see the proxy's secret
+    peer_env = {k: v for k, v in env.items() if k != "RAW_SERVER_SECRET"}
+    port = str(free_port())
     log_file = log_dir / f"{name}.log"
-    proxy = _spawn("proxy", port, env, log_file)
+    proxy = _spawner("raw_zmq.py", env, log_file)("proxy", "--port", port)
     echo = None
-    rows: list[dict[str, Any]] = []
     try:
-        _ready(proxy, "proxy")
-        # the echo peer must not see the proxy's secret
-        peer_env = {k: v for k, v in env.items() if k != "RAW_SERVER_SECRET"}
-        echo = _spawn("echo", port, peer_env, log_file)
-        _ready(echo, "echo")
-        for window in windows:
-            log(f"[{name}] round trip, window {window}, {duration:g}s ...")
-            client = _spawn(
-                "client", port, peer_env, log_file,
-                "--window", str(window), "--duration", str(duration), "--size", size,
-            )  # fmt: skip
-            try:
-                out, _ = client.communicate(timeout=duration + 30)
-            except subprocess.TimeoutExpired:
-                _stop(client)
-                raise
-            res = json.loads(out.strip().splitlines()[-1])
-            row = {
-                "transport": name,
-                "workload": f"roundtrip-w{window}",
-                "threads": window,
-                "sent": res["sent"],
-                "delivered": res["received"],
-                "lost": res["sent"] - res["received"],
-                "dups": 0,
-                "errors": 0,
-                "timeouts": 0,
-                "first_error": "",
-                "msgs_per_s": res["msgs_per_s"],
-                "p50_ms": res["p50_ms"],
-                "p99_ms": res["p99_ms"],
-                "latency": "round trip",
-                "seconds": res["seconds"],
-            }
-            rows.append(row)
-            log(
-                f"[{name}] window {window}: {row['msgs_per_s']:,.0f} msg/s, "
-                f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, lost {row['lost']}"
-            )
+        _ready(proxy, f"{name} proxy")
+        peer = _spawner("raw_zmq.py", peer_env, log_file)
+        echo = peer("echo", "--port", port)
+        _ready(echo, f"{name} echo")
+        return _windows(
+            name,
+            lambda *a: peer("client", "--port", port, "--size", size, *a),
+            windows,
+            duration,
+            log,
+        )
     finally:
         if echo is not None:
             _stop(echo)
         _stop(proxy)
-    return rows
+
+
+def run_proxy(
+    curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
+) -> list[dict[str, Any]]:
+    """Bare wire-protocol peers through the real oslo-messaging-zmq-proxy (proxy_raw.py)."""
+    name = "proxy-curve" if curve else "proxy-plain"
+    log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
+    with zmq_proxy.ZmqProxy(curve, log_dir, name=name) as proxy:
+        common = ["--endpoint", f"tcp://127.0.0.1:{proxy.port}", "--config", str(proxy.client_conf)]
+        peer = _spawner("proxy_raw.py", dict(os.environ), log_dir / f"{name}.log")
+        echo = peer("echo", *common)
+        try:
+            _ready(echo, f"{name} echo")
+            return _windows(
+                name,
+                lambda *a: peer("client", *common, "--size", size, *a),
+                windows,
+                duration,
+                log,
+            )
+        finally:
+            _stop(echo)

@@ -28,7 +28,7 @@ import zmq_proxy
 
 HERE = Path(__file__).resolve().parent
 OM_TRANSPORTS = ("rabbit", "zmq-curve", "zmq-plain")
-RAW_TRANSPORTS = ("raw-plain", "raw-curve")
+RAW_TRANSPORTS = ("raw-plain", "raw-curve", "proxy-plain", "proxy-curve")
 ALIASES = {"zmq": "zmq-curve", "raw": "raw-curve"}
 T0 = time.monotonic()
 
@@ -42,18 +42,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--transports",
         default=",".join(OM_TRANSPORTS + RAW_TRANSPORTS),
-        help="comma list of rabbit, zmq-curve (alias zmq), zmq-plain, raw-plain, raw-curve "
-        "(default: all; zmq ones are skipped with a note when the driver is not installed)",
+        help="comma list of rabbit, zmq-curve (alias zmq), zmq-plain, raw-plain, raw-curve, "
+        "proxy-plain, proxy-curve (default: all; zmq-* and proxy-* are skipped with a note "
+        "when the driver is not installed)",
     )
     p.add_argument("--workloads", default=",".join(w.name for w in om_bench.WORKLOADS))
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per workload (10)")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per workload (8)")
     p.add_argument("--raw-duration", type=float, default=5.0, help="seconds per raw window (5)")
     p.add_argument("--windows", default="1,8", help="raw round-trip windows (1,8)")
-    p.add_argument("--rounds", type=int, default=1, help="repeat every workload N times (1)")
+    p.add_argument("--rounds", type=int, default=3, help="repeat every workload N times (3)")
     p.add_argument("--size", default="1024:3072", help="message bytes, MIN:MAX (1024:3072)")
     p.add_argument("--call-timeout", type=float, default=10.0)
     p.add_argument("--drain", type=float, default=15.0, help="max seconds to await stragglers")
     p.add_argument("--max-msgs", type=int, default=0, help="cap messages per workload (0: none)")
+    p.add_argument(
+        "--eventlet",
+        action="store_true",
+        help="run the oslo.messaging workers monkey-patched with the eventlet executor",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = p.parse_args(argv)
@@ -102,6 +108,7 @@ def run_om(
         max_msgs=args.max_msgs,
         workloads=args.workload_list,
         log_dir=log_dir,
+        worker_extra=["--eventlet"] if args.eventlet else [],
     )
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
@@ -129,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix=f"bench-logs-{stamp}-"))
     notes: list[str] = []
     names = list(args.transport_list)
-    if any(n.startswith("zmq") for n in names) and not zmq_proxy.driver_installed():
-        notes.append("zmq driver not installed (pip install -e driver): zmq transports skipped")
+    needs_driver = ("zmq", "proxy")
+    if any(n.startswith(needs_driver) for n in names) and not zmq_proxy.driver_installed():
+        notes.append("zmq driver not installed (pip install -e driver): zmq/proxy runs skipped")
         log(notes[-1])
-        names = [n for n in names if not n.startswith("zmq")]
+        names = [n for n in names if not n.startswith(needs_driver)]
     om_names = [n for n in names if n in OM_TRANSPORTS]
     raw_names = [n for n in names if n in RAW_TRANSPORTS]
     windows = [int(w) for w in args.windows.split(",")]
@@ -146,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     for name in raw_names:
-        rows += raw_bench.run_raw(
-            name == "raw-curve", windows, args.raw_duration, args.size, log_dir, log
-        )
+        run = raw_bench.run_raw if name.startswith("raw") else raw_bench.run_proxy
+        try:
+            rows += run(name.endswith("curve"), windows, args.raw_duration, args.size, log_dir, log)
+        except Exception as exc:  # a broken ceiling must not sink the rest
+            notes.append(f"{name} could not be measured: {exc}"[:600])
+            log(notes[-1])
     if om_names:
         rows += run_om(args, om_names, log_dir, notes)
 
@@ -163,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             "settings": (
                 f"{args.duration:g}s per workload, {args.rounds} round(s), "
                 f"{args.size} B messages, raw {args.raw_duration:g}s per window, "
-                f"call timeout {args.call_timeout:g}s, threading executor"
+                f"call timeout {args.call_timeout:g}s, "
+                f"{'eventlet' if args.eventlet else 'threading'} executor"
             ),
             "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         },

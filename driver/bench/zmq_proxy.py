@@ -33,9 +33,9 @@ def driver_installed() -> bool:
 class ZmqProxy:
     """One proxy plus the option files its peers need (context manager)."""
 
-    def __init__(self, curve: bool, log_dir: Path) -> None:
+    def __init__(self, curve: bool, log_dir: Path, name: str = "") -> None:
         self.curve = curve
-        self.name = "zmq-curve" if curve else "zmq-plain"
+        self.name = name or ("zmq-curve" if curve else "zmq-plain")
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
         self.port = free_port()
         self.health_port = free_port()
