@@ -1,0 +1,1 @@
+../plugins/modules/oslo_messaging_ping.py
