@@ -27,6 +27,20 @@ def _dist(name: str) -> str:
         return "not installed"
 
 
+def driver_revision() -> str:
+    """Commit of the driver code measured, '+dirty' when its working tree differs."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    pkg = os.path.join(os.path.dirname(here), "oslo_messaging_zmq")
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", here, *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    return rev + ("+dirty" if git("status", "--porcelain", "--", pkg) else "")
+
+
 def versions() -> str:
     import zmq
 
@@ -38,6 +52,7 @@ def versions() -> str:
     ).stdout.strip()
     return (
         f"oslo.messaging {_dist('oslo.messaging')}, oslo.messaging.zmq "
-        f"{_dist('oslo.messaging.zmq')}, pyzmq {zmq.pyzmq_version()}, libzmq "
-        f"{zmq.zmq_version()}, rabbitmq-server {rabbit or 'not installed'}"
+        f"{_dist('oslo.messaging.zmq')} (git {driver_revision()}), "
+        f"pyzmq {zmq.pyzmq_version()}, libzmq {zmq.zmq_version()}, "
+        f"rabbitmq-server {rabbit or 'not installed'}"
     )

@@ -151,13 +151,13 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(doc: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
-    """Write <stamp>.json/.md and latest.json/.md into out_dir."""
+def write(doc: dict[str, Any], out_dir: Path, stamp: str, latest: str = "latest") -> list[Path]:
+    """Write <stamp>.json/.md and <latest>.json/.md into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text_json = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     text_md = markdown(doc)
     paths = []
-    for base in (stamp, "latest"):
+    for base in (stamp, latest):
         (out_dir / f"{base}.json").write_text(text_json)
         (out_dir / f"{base}.md").write_text(text_md)
         paths += [out_dir / f"{base}.json", out_dir / f"{base}.md"]

@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = results.markdown(doc)
     if not args.no_write:
-        for path in results.write(doc, args.out, stamp):
+        suffix = "-eventlet" if args.eventlet else ""
+        for path in results.write(doc, args.out, stamp + suffix, "latest" + suffix):
             log(f"wrote {path}")
     print()
     print(text)

@@ -33,9 +33,19 @@ def setup_logging(level: str = "WARNING") -> None:
     )
 
 
+def _read_line() -> str:
+    if "eventlet.patcher" in sys.modules:
+        from eventlet import patcher, tpool
+
+        if patcher.is_monkey_patched("thread"):
+            # a plain read would block the hub and freeze every green thread
+            return str(tpool.execute(sys.stdin.readline))
+    return sys.stdin.readline()
+
+
 def serve(proto: TextIO, handler: Handler) -> None:
     """Answer commands until stdin closes or a command returns {'bye': True}."""
-    for line in sys.stdin:
+    while line := _read_line():
         line = line.strip()
         if not line:
             continue
