@@ -1,7 +1,7 @@
 """Bad role input fails in preflight with a message that names the variable.
 
-Each case runs the real role with ansible-playbook against localhost in check mode (so even a
-preflight bug could not change this machine) and asserts on the failure message.
+Each case runs the real role with ansible-playbook against local connections in check mode (so
+even a preflight bug could not change this machine) and asserts on the failure message.
 """
 
 import json
@@ -11,56 +11,127 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 TOP = Path(__file__).resolve().parents[2]
+SERVICE = {"config_files": ["/etc/nova/nova.conf"], "python": "/opt/nova/bin/python"}
+ONE_PROXY = {"zmq_proxies": ["localhost"]}
 
 CASES = [
-    # (role, bad variables, text the failure must contain)
-    ("libzmq", {"libzmq_python_env": "virtualenv"}, "libzmq_python_env"),
+    # (id, role, inventory groups, bad variables, text the failure must contain)
+    ("libzmq-choice", "libzmq", {}, {"libzmq_python_env": "virtualenv"}, "libzmq_python_env"),
     (
+        "libzmq-relative-venv",
         "libzmq",
+        {},
         {"libzmq_python_env": "venv", "libzmq_venv_path": "relative/venv"},
         "libzmq_venv_path",
     ),
-    ("libzmq", {"libzmq_pyzmq_verison": "27.3.0"}, "libzmq_pyzmq_verison"),
-    ("libzmq", {"libzmq_min_version": "four"}, "libzmq_min_version"),
-    ("libzmq", {"libzmq_extra_packages": "libzmq3-dev"}, "libzmq_extra_packages"),
+    ("libzmq-typo", "libzmq", {}, {"libzmq_pyzmq_verison": "27.3.0"}, "libzmq_pyzmq_verison"),
+    ("libzmq-min-version", "libzmq", {}, {"libzmq_min_version": "four"}, "libzmq_min_version"),
+    ("libzmq-list", "libzmq", {}, {"libzmq_extra_packages": "x"}, "libzmq_extra_packages"),
+    ("proxy-empty-group", "zmq_proxy", {"zmq_proxies": []}, {}, "zmq_proxy_group"),
+    (
+        "proxy-duplicate-ports",
+        "zmq_proxy",
+        ONE_PROXY,
+        {
+            "zmq_proxy_instances": [
+                {"name": "a", "port": 1, "health_port": 2},
+                {"name": "b", "port": 1, "health_port": 3},
+            ]
+        },
+        "zmq_proxy_instances",
+    ),
+    ("proxy-typo", "zmq_proxy", ONE_PROXY, {"zmq_proxy_hold_tll": 5}, "zmq_proxy_hold_tll"),
+    (
+        "service-without-config",
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {"oslo_messaging_zmq_services": {"nova": {"python": "/opt/nova/bin/python"}}},
+        "oslo_messaging_zmq_services.nova needs config_files",
+    ),
+    (
+        "empty-proxy-group",
+        "oslo_messaging_zmq",
+        {"zmq_proxies": []},
+        {"oslo_messaging_zmq_services": {"nova": SERVICE}},
+        "oslo_messaging_zmq_proxy_group",
+    ),
+    (
+        "curve-without-keys",
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {
+            "oslo_messaging_zmq_services": {"nova": SERVICE},
+            "oslo_messaging_zmq_proxy_key_dir": "/nonexistent/zmq-proxy/keys",
+        },
+        "oslo_messaging_zmq_security_mode=curve",
+    ),
+    (
+        "unknown-transport",
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {"oslomsg_rpc_transport": "kafka", "oslo_messaging_zmq_services": {"nova": SERVICE}},
+        "oslo_messaging_zmq_rpc_transport (oslomsg_rpc_transport) is 'kafka'",
+    ),
+    (
+        "rabbit-without-password",
+        "oslo_messaging_zmq",
+        {"rabbitmq": ["localhost"]},
+        {"oslomsg_rpc_transport": "rabbit", "oslo_messaging_zmq_services": {"nova": SERVICE}},
+        "oslo_messaging_zmq_rabbit_password",
+    ),
+    (
+        "services-typo",
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {"oslo_messaging_zmq_servics": {"nova": SERVICE}},
+        "oslo_messaging_zmq_servics",
+    ),
 ]
 
 
-def _run_role(role: str, variables: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+def _run_role(role: str, groups: dict, variables: dict, tmp_path: Path):
+    inventory = {
+        "all": {
+            "hosts": {
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                }
+            },
+            "children": {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()},
+        }
+    }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         f"- hosts: localhost\n  gather_facts: true\n  roles:\n    - zeromq.openstack.{role}\n"
     )
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(TOP / ".collections"), ANSIBLE_NOCOLOR="1")
+    command = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "--check",
+        "-i",
+        str(tmp_path / "inventory.yml"),
+        "-e",
+        json.dumps(variables),
+        str(playbook),
+    ]
     return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "--check",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-e",
-            json.dumps(variables),
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
     )
 
 
-@pytest.mark.parametrize(("role", "variables", "named"), CASES, ids=[c[2] for c in CASES])
-def test_bad_input_fails_naming_the_variable(role, variables, named, tmp_path):
-    result = _run_role(role, variables, tmp_path)
-    output = result.stdout + result.stderr
+@pytest.mark.parametrize(
+    ("role", "groups", "variables", "named"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_fails_in_preflight_naming_the_variable(role, groups, variables, named, tmp_path):
+    result = _run_role(role, groups, variables, tmp_path)
+    output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output
     assert named in output, output
-    # Nothing past preflight ran: no install task was reached.
-    assert "Install |" not in output, output
+    # Nothing past preflight ran.
+    for later in ("Install |", "Configure |", "Service |"):
+        assert later not in output, output
