@@ -16,6 +16,7 @@ import heapq
 import itertools
 import logging
 import os
+import posix
 import select
 import threading
 import time
@@ -26,6 +27,11 @@ import zmq
 LOG = logging.getLogger(__name__)
 
 _MAX_BURST = 256  # messages read from one socket before looking at the others
+
+# The wake-up pipe is non-blocking; eventlet's green os.read/os.write would park
+# the caller on EAGAIN instead of returning, so the raw posix functions are used.
+_raw_read = posix.read
+_raw_write = posix.write
 
 
 class IOLoop:
@@ -74,7 +80,7 @@ class IOLoop:
         if not self._signaled:
             self._signaled = True
             try:
-                os.write(self._wfd, b"x")
+                _raw_write(self._wfd, b"x")
             except (BlockingIOError, OSError):
                 pass
 
@@ -94,7 +100,7 @@ class IOLoop:
     def _run_cmds(self) -> None:
         self._signaled = False
         try:
-            while os.read(self._rfd, 4096):
+            while _raw_read(self._rfd, 4096):
                 pass
         except (BlockingIOError, OSError):
             pass

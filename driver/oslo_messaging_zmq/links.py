@@ -91,7 +91,7 @@ class ProxyLinks:
         self.errors: list[str | None] = [None] * len(endpoints)
         self._live = threading.Event()
         self._closed = False
-        self._rr = 0
+        self._current = int.from_bytes(identity[-2:], "big") % len(endpoints)
 
     # -- any thread ------------------------------------------------------
     def open(self) -> None:
@@ -138,15 +138,15 @@ class ProxyLinks:
 
     def send_any(self, frames: list[bytes], prefer: int | None = None) -> int | None:
         """Send through prefer if live, else the next live proxy; return its index."""
-        order = list(range(len(self.endpoints)))
-        if prefer is not None and 0 <= prefer < len(order):
-            order.remove(prefer)
-            order.insert(0, prefer)
-        else:
-            self._rr = (self._rr + 1) % len(order)
-            order = order[self._rr :] + order[: self._rr]
-        for idx in order:
+        count = len(self.endpoints)
+        if prefer is None:
+            # stick to one proxy while it works: a proxy's round robin over the
+            # listeners of a topic is then exact for this sender's messages
+            prefer = self._current
+        for step in range(count):
+            idx = (prefer + step) % count
             if self.is_live(idx) and self.send(idx, frames):
+                self._current = idx
                 return idx
         return None
 

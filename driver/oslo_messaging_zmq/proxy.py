@@ -17,6 +17,7 @@ import time
 
 import zmq
 from oslo_config import cfg
+from zmq.utils import z85
 
 from oslo_messaging_zmq import options, security, wire
 from oslo_messaging_zmq.health import HealthServer
@@ -120,7 +121,7 @@ class Proxy:
             request_id, address, mechanism = frames[1], frames[3], frames[5]
             key = b""
             if mechanism == b"CURVE" and len(frames) > 6 and len(frames[6]) == 32:
-                key = zmq.utils.z85.encode(frames[6])
+                key = z85.encode(frames[6])
             if key and key in self._allowed:
                 self.counters.inc("auth_allowed")
                 reply = [b"1.0", request_id, b"200", b"OK", key, b""]

@@ -22,6 +22,7 @@ import re
 import sys
 
 import zmq
+from zmq.utils import z85
 
 _KEY_RE = re.compile(r'^\s*(public|secret)-key\s*=\s*"?([^"\s]{40})"?\s*$')
 _BARE_RE = re.compile(r"^\s*([0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40})\s*$")
@@ -33,7 +34,7 @@ class KeyFileError(Exception):
 
 def _valid_z85(key: str) -> bool:
     try:
-        return len(zmq.utils.z85.decode(key.encode("ascii"))) == 32
+        return len(z85.decode(key.encode("ascii"))) == 32
     except Exception:
         return False
 
