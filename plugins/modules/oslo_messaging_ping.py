@@ -463,7 +463,8 @@ def main():
     os._exit(0)
 
 
-main()
+if __name__ == "__main__":
+    main()
 '''
 
 
@@ -497,6 +498,8 @@ def check_input(module: AnsibleModule) -> str:
         module.fail_json(msg="count must be at least 1")
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be greater than 0")
+    if params["kind"] in RPC_KINDS and not params["topic"]:
+        module.fail_json(msg=f"topic is required for kind {params['kind']}")
     if params["server"] and params["kind"] not in ("call", "cast"):
         module.fail_json(msg=f"server applies to kind call and cast, not {params['kind']}")
     if not params["config_files"]:

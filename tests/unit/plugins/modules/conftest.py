@@ -78,6 +78,6 @@ class ModuleRun:
         return result
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_module() -> ModuleRun:
     return ModuleRun()
