@@ -29,6 +29,10 @@ from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 LOG = logging.getLogger(__name__)
 
 _TICK = 0.1
+# After a proxy disconnects, wait this long before re-sending what went through
+# it, so that acknowledgements the listeners re-send through another proxy
+# arrive first and messages already delivered are not delivered twice.
+_DOWN_GRACE = 0.3
 
 
 @dataclass
@@ -39,6 +43,7 @@ class _Pending:
     attempts: int = 0
     proxy: int | None = None
     sent_at: float = 0.0
+    acked: bool = False  # calls stay in flight after the ack, until the reply
 
 
 class Sender:
@@ -203,9 +208,15 @@ class Sender:
     def _forget(self, msg_id: str) -> None:
         self._inflight.pop(msg_id, None)
 
-    def _acked(self, msg_id: str) -> None:
-        pending = self._inflight.pop(msg_id, None)
-        if pending is not None and not pending.is_call:
+    def _acked(self, msg_id: str, final: bool = False) -> None:
+        pending = self._inflight.get(msg_id)
+        if pending is None:
+            return
+        if pending.is_call and not final:
+            pending.acked = True
+            return
+        del self._inflight[msg_id]
+        if not pending.is_call:
             self._window.release()
 
     def _on_message(self, idx: int, mtype: bytes, header: dict, body: bytes | None) -> None:
@@ -221,14 +232,20 @@ class Sender:
                 return
             self._acked(msg_id)
         elif mtype == wire.REPLY:
-            self._acked(msg_id)
+            self._acked(msg_id, final=not header.get("hb"))
             waiter = self._waiters.get(msg_id)
             if waiter is not None:
                 waiter.put(("reply", header, body))
 
     def _on_proxy_down(self, idx: int) -> None:
+        self._io.call_later(_DOWN_GRACE, self._resend_after_down, idx)
+
+    def _resend_after_down(self, idx: int) -> None:
         for msg_id, pending in list(self._inflight.items()):
-            if pending.proxy == idx:
+            if pending.proxy == idx and msg_id in self._inflight:
+                # acked calls too: their reply may have been lost with the proxy;
+                # the listener answers a duplicate with its cached reply
+                pending.acked = False
                 self._transmit(msg_id, pending)
 
     def _tick(self) -> None:
@@ -236,6 +253,10 @@ class Sender:
             return
         now = time.monotonic()
         for msg_id, pending in list(self._inflight.items()):
-            if now - pending.sent_at >= self._ack_timeout:
+            if pending.acked:
+                if pending.proxy is not None and not self.links.is_live(pending.proxy):
+                    pending.acked = False
+                    self._transmit(msg_id, pending)
+            elif now - pending.sent_at >= self._ack_timeout:
                 self._transmit(msg_id, pending)
         self._io.call_later(_TICK, self._tick)

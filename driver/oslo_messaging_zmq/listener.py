@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import time
@@ -20,6 +21,10 @@ LOG = logging.getLogger(__name__)
 
 _REPLY_RETRY_INTERVAL = 0.2
 _REPLY_RETRIES = 50
+# acks/replies sent through a proxy in this window are re-sent through another
+# proxy if that one disconnects (they may have died inside it)
+_RESEND_WINDOW = 2.0
+_REPLY_CACHE = 2000
 
 
 class NotificationIncoming(base.IncomingMessage):
@@ -51,7 +56,7 @@ class RpcIncoming(base.RpcIncomingMessage):
             failure = rpc_common.serialize_remote_exception(failure)
         body = jsonutils.dump_as_bytes({"result": reply, "failure": failure})
         header = {"id": self.msg_id, "to": self._reply_to}
-        self._listener.send_reply(wire.encode(wire.REPLY, header, body), self._proxy)
+        self._listener.send_reply(wire.encode(wire.REPLY, header, body), self._proxy, self.msg_id)
 
     def heartbeat(self) -> None:
         if self._reply_to is None:
@@ -80,6 +85,8 @@ class ZmqListener(base.PollStyleListener):
         self._notifications = notifications
         self._incoming: queue.Queue = queue.Queue()
         self._stopped = False
+        self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
+        self._recent: list[collections.deque] = [collections.deque() for _ in endpoints]
         self.links = ProxyLinks(
             io,
             endpoints,
@@ -88,6 +95,7 @@ class ZmqListener(base.PollStyleListener):
             settings,
             self._on_message,
             self._ping,
+            self._on_proxy_down,
         )
         self.links.open()
 
@@ -106,6 +114,9 @@ class ZmqListener(base.PollStyleListener):
             return
         if self._dedup.seen(msg_id):
             self._ack(idx, header, msg_id, sender)
+            cached = self._replies.get(msg_id)
+            if cached is not None:
+                self._send_tracked(cached, idx)
             return
         try:
             incoming = self._build(idx, header, msg_id, sender, body)
@@ -118,7 +129,24 @@ class ZmqListener(base.PollStyleListener):
 
     def _ack(self, idx: int, header: dict, msg_id: str, sender) -> None:
         if header.get("a") and isinstance(sender, str):
-            self.links.send_any(wire.encode(wire.ACK, {"id": msg_id, "to": sender}), idx)
+            self._send_tracked(wire.encode(wire.ACK, {"id": msg_id, "to": sender}), idx)
+
+    def _send_tracked(self, frames: list[bytes], prefer: int) -> int | None:
+        idx = self.links.send_any(frames, prefer)
+        if idx is not None:
+            recent = self._recent[idx]
+            now = time.monotonic()
+            recent.append((now, frames))
+            while recent and now - recent[0][0] > _RESEND_WINDOW:
+                recent.popleft()
+        return idx
+
+    def _on_proxy_down(self, idx: int) -> None:
+        recent, self._recent[idx] = self._recent[idx], collections.deque()
+        now = time.monotonic()
+        for stamp, frames in recent:
+            if now - stamp <= _RESEND_WINDOW:
+                self._send_tracked(frames, (idx + 1) % len(self._recent))
 
     def _build(self, idx: int, header: dict, msg_id: str, sender, body: bytes):
         payload = jsonutils.loads(body)
@@ -129,11 +157,15 @@ class ZmqListener(base.PollStyleListener):
         reply_to = sender if header.get("r") else None
         return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, payload.get("t"))
 
-    def send_reply(self, frames: list[bytes], proxy: int) -> None:
-        self._io.call_soon(self._send_reply, frames, proxy, 0)
+    def send_reply(self, frames: list[bytes], proxy: int, msg_id: str | None = None) -> None:
+        self._io.call_soon(self._send_reply, frames, proxy, 0, msg_id)
 
-    def _send_reply(self, frames: list[bytes], proxy: int, attempt: int) -> None:
-        if self.links.send_any(frames, proxy) is not None:
+    def _send_reply(self, frames: list[bytes], proxy: int, attempt: int, msg_id=None) -> None:
+        if msg_id is not None:
+            self._replies[msg_id] = frames
+            while len(self._replies) > _REPLY_CACHE:
+                self._replies.popitem(last=False)
+        if self._send_tracked(frames, proxy) is not None:
             return
         if attempt >= _REPLY_RETRIES:
             LOG.error("zmq: reply could not be sent, no live proxy")

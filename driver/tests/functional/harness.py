@@ -157,3 +157,29 @@ def option_env(keys: Keys | None, **options) -> dict[str, str]:
         values["client_secret_key_file"] = keys.client_secret
         values["server_public_key_file"] = keys.server_public
     return {"OS_OSLO_MESSAGING_ZMQ__%s" % k.upper(): str(v) for k, v in values.items()}
+
+
+def new_conf():
+    """A fresh ConfigOpts with everything oslo.messaging's transports expect."""
+    from oslo_config import cfg
+    from oslo_messaging import conffixture
+
+    conf = cfg.ConfigOpts()
+    conffixture.ConfFixture(conf).setUp()
+    return conf
+
+
+def start_peer(url: str, topic: str, server: str, *args: str):
+    """An RPC server in its own process (peer_server.py); returns once it is listening."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, script, url, topic, server, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise RuntimeError("peer server failed to start: %r" % line)
+    return proc
