@@ -55,8 +55,8 @@ options:
     default: present
   secret_key:
     description:
-      - Install this key pair instead of generating one: the Z85 text (40 characters) of a CURVE
-        secret key. The public key is computed from it.
+      - Install this key pair instead of generating one. The value is the Z85 text (40 characters)
+        of a CURVE secret key; the public key is computed from it.
       - Use it to put one shared key pair on several hosts, for example on every proxy.
       - Files holding another pair (or damaged files) are replaced.
       - Mutually exclusive with O(regenerate=true).
@@ -84,7 +84,7 @@ options:
   return_secret:
     description:
       - Also return the secret key as RV(secret_key).
-      - The task must then set C(no_log: true), or the secret ends up in logs and on screen.
+      - The task must then set C(no_log) to V(true), or the secret ends up in logs and on screen.
     type: bool
     default: false
 notes:

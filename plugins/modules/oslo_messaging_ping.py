@@ -85,7 +85,7 @@ options:
     description:
       - Keyword arguments of the RPC method, or the payload of a notification.
       - Given to the helper on standard input; the module never logs it, but like any task
-        argument it shows in verbose output: use C(no_log) on the task for sensitive data.
+        argument it shows in verbose output; use C(no_log) on the task for sensitive data.
     type: dict
     default: {}
   timeout:
