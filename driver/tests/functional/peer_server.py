@@ -10,9 +10,8 @@ if "--green" in sys.argv:
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import oslo_messaging  # noqa: E402
-
 import harness  # noqa: E402
+import oslo_messaging  # noqa: E402
 
 
 class Endpoint:
