@@ -1,0 +1,93 @@
+"""Rollback to RabbitMQ and back, with the scenario's own converge play and inventory.
+
+Runs last: it restarts the test service on another transport. zmq-svc2 stands in for the
+RabbitMQ host (inventory group ``rabbitmq``); nothing listens there, only the rendered URL is
+checked. The module fixture runs a forward converge at the end whatever happened, so the hosts
+are left on ZeroMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import (
+    INVENTORY,
+    SCENARIO_DIR,
+    SERVICE_CONF,
+    SERVICES,
+    token,
+    wait_answering,
+)
+
+ZMQ_URL = "zmq://zmq-proxy1:9501,zmq-proxy2:9501/"
+# Bound of one converge run (the first one, with installs, takes a few minutes on 2 cores).
+PLAYBOOK_TIMEOUT = 900
+
+
+def converge(*extra: str) -> subprocess.CompletedProcess:
+    command = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, "converge.yml")]
+    return subprocess.run(
+        [*command, *extra],
+        capture_output=True,
+        text=True,
+        timeout=PLAYBOOK_TIMEOUT,
+        check=False,
+        cwd=SCENARIO_DIR,
+    )
+
+
+def tail(run: subprocess.CompletedProcess) -> str:
+    return (run.stdout + run.stderr)[-4000:]
+
+
+@pytest.fixture(scope="module")
+def rollback(ready):
+    password = token("rabbit-secret")
+    state = {"password": password, "restored": False}
+    state["run"] = converge(
+        "-e", "oslomsg_rpc_transport=rabbit", "-e", f"oslomsg_rpc_password={password}"
+    )
+    yield state
+    if not state["restored"]:
+        converge()
+
+
+def test_rollback_run_renders_rabbit(rollback, nodes):
+    run = rollback["run"]
+    assert run.returncode == 0, tail(run)
+    assert rollback["password"] not in run.stdout + run.stderr, "the password was logged"
+    for name in SERVICES:
+        conf = nodes[name].ini(SERVICE_CONF)
+        for section in ("DEFAULT", "oslo_messaging_notifications"):
+            url = urlsplit(conf.get(section, "transport_url"))
+            assert url.scheme == "rabbit", (name, section, url.scheme)
+            assert url.hostname == "zmq-svc2"
+            assert url.port == 5672
+            assert url.username == "openstack"
+            assert url.password == rollback["password"]
+        assert not conf.has_section("oslo_messaging_zmq"), name
+        # Everything that is not the transport stays.
+        assert conf.get("DEFAULT", "state_dir") == "/var/lib/testsvc"
+        assert conf.getboolean("DEFAULT", "rpc_ping_enabled") is True
+
+
+def test_forward_run_restores_zmq(rollback, nodes):
+    run = converge()
+    assert run.returncode == 0, tail(run)
+    rollback["restored"] = True
+    for name in SERVICES:
+        conf = nodes[name].ini(SERVICE_CONF)
+        assert conf.get("DEFAULT", "transport_url") == ZMQ_URL
+        assert conf.get("oslo_messaging_notifications", "transport_url") == ZMQ_URL
+        assert conf.get("oslo_messaging_zmq", "security_mode") == "curve"
+        assert rollback["password"] not in nodes[name].read(SERVICE_CONF)
+    # The restarted services answer each other again over ZeroMQ.
+    wait_answering(nodes["zmq-svc1"], "zmq-svc2", 90)
+    wait_answering(nodes["zmq-svc2"], "zmq-svc1", 90)
+    value = token("restored")
+    result = nodes["zmq-svc1"].call("zmq-svc2", "echo", value=value)
+    assert result["ok"], result
+    assert result["result"] == {"value": value, "host": "zmq-svc2"}
