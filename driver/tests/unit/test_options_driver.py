@@ -1,0 +1,74 @@
+import oslo_messaging
+import pytest
+from oslo_config import cfg
+from oslo_messaging import conffixture
+
+from oslo_messaging_zmq import options
+from oslo_messaging_zmq.driver import ZmqConfigError, ZmqDriver, proxy_endpoints
+
+
+def _conf():
+    conf = cfg.ConfigOpts()
+    conffixture.ConfFixture(conf).setUp()
+    return conf
+
+
+def test_list_opts_entry_point_shape():
+    ((group, opts),) = options.list_opts()
+    names = {o.name for o in opts}
+    assert group == "oslo_messaging_zmq"
+    assert {"security_mode", "client_secret_key_file", "server_public_key_file"} <= names
+    assert next(o for o in opts if o.name == "security_mode").default == "curve"
+    ((pgroup, popts),) = options.list_proxy_opts()
+    assert pgroup == "zmq_proxy" and {"port", "health_port", "hold_ttl"} <= {o.name for o in popts}
+
+
+def test_proxy_endpoints_from_url():
+    conf = _conf()
+    url = oslo_messaging.TransportURL.parse(conf, "zmq://p1:7000,p2,[::1]:7001/")
+    assert proxy_endpoints(url, 9501) == [
+        "tcp://p1:7000",
+        "tcp://p2:9501",
+        "tcp://[::1]:7001",
+    ]
+    assert proxy_endpoints(oslo_messaging.TransportURL.parse(conf, "zmq://"), 9501) == [
+        "tcp://127.0.0.1:9501"
+    ]
+
+
+def test_url_query_overrides_options():
+    conf = _conf()
+    url = oslo_messaging.TransportURL.parse(
+        conf, "zmq://127.0.0.1:1/?security_mode=plain&ack_timeout=0.5"
+    )
+    driver = ZmqDriver(conf, url)
+    assert driver._opts.security_mode == "plain"
+    assert driver._opts.ack_timeout == 0.5
+    assert conf.oslo_messaging_zmq.ack_timeout == 1.0  # the file/CLI value is untouched
+    driver.cleanup()
+
+
+def test_environment_defaults_for_unparsed_config(monkeypatch):
+    monkeypatch.setenv("OS_OSLO_MESSAGING_ZMQ__SECURITY_MODE", "plain")
+    monkeypatch.setenv("OS_OSLO_MESSAGING_ZMQ__HEARTBEAT_INTERVAL", "0.5")
+    conf = _conf()
+    driver = ZmqDriver(conf, oslo_messaging.TransportURL.parse(conf, "zmq://127.0.0.1:1/"))
+    assert driver._opts.security_mode == "plain"
+    assert driver._opts.heartbeat_interval == 0.5
+    driver.cleanup()
+
+
+def test_curve_is_default_and_needs_keys():
+    conf = _conf()
+    with pytest.raises(ZmqConfigError, match="client_secret_key_file"):
+        ZmqDriver(conf, oslo_messaging.TransportURL.parse(conf, "zmq://127.0.0.1:1/"))
+
+
+def test_requeue_not_supported():
+    conf = _conf()
+    url = oslo_messaging.TransportURL.parse(conf, "zmq://127.0.0.1:1/?security_mode=plain")
+    driver = ZmqDriver(conf, url)
+    driver.require_features(requeue=False)
+    with pytest.raises(NotImplementedError):
+        driver.require_features(requeue=True)
+    driver.cleanup()
