@@ -150,6 +150,8 @@ class Client:
             "t1": t1,
         }
         out.update({f"send_{k}": v for k, v in latency.summarize(tally.lat).items()})
+        # the tail, to tell scheduling noise from timer-sized stalls
+        out["slowest_ms"] = [round(x * 1000, 1) for x in sorted(tally.lat)[-10:]]
         return out
 
 
