@@ -5,8 +5,9 @@ the in-flight table until it is acknowledged, either end-to-end by the
 listener that received it (ACK, relayed by the proxy) or by the proxy itself
 (STATUS: held for a target without listener, or routed to several listeners
 for fanout).  Unacknowledged messages are re-sent through the next live proxy
-after ``ack_timeout`` or as soon as their proxy disconnects; listeners drop
-duplicates by id.  Casts return once the message is queued to a live proxy;
+after ``ack_timeout`` or shortly after their proxy disconnects; listeners drop
+duplicates by id.  A call is acknowledged by its reply: it is re-sent only when
+its proxy goes away (the listener answers a duplicate from its reply cache).  Casts return once the message is queued to a live proxy;
 the in-flight window (``max_inflight``) bounds what may still be re-sent.
 """
 
@@ -193,6 +194,9 @@ class Sender:
         pending.attempts += 1
         if idx is not None:
             pending.proxy = idx
+            # calls are not acknowledged (the reply is): once handed to a live
+            # proxy they are re-sent only if that proxy goes away
+            pending.acked = pending.is_call
 
     def _give_up(self, msg_id: str, pending: _Pending, reason: str) -> None:
         self._inflight.pop(msg_id, None)

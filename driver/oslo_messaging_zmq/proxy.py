@@ -237,7 +237,10 @@ class Proxy:
             self.counters.inc("routed", label, sent)
             self._status(ident, msg_id, "routed")
             return
-        out["a"] = 1
+        if not header.get("r"):
+            # casts/notifications are acknowledged end-to-end by the listener;
+            # a call's reply is its acknowledgement
+            out["a"] = 1
         frames = wire.encode(wire.DELIVER, out, body)
         for _ in range(3):
             if not dests:
