@@ -130,6 +130,9 @@ notes:
     to see steady-state latency in RV(latency_min_ms).
   - Supports any oslo.messaging transport the service uses (zmq, rabbit, ...), so it also verifies
     a rollback to RabbitMQ.
+  - The helper runs in Python's isolated mode (C(python -I)), so E(PYTHONPATH) and the user's site
+    directory do not leak into it; point O(python) at the interpreter of the service's own
+    environment. C(OS_*) option variables that oslo.config reads are honoured.
 seealso:
   - module: zeromq.openstack.curve_keypair
 """
@@ -553,6 +556,7 @@ def run_helper(module: AnsibleModule, python: str) -> dict:
     }
     # Interpreter start and transport clean-up on top of the per-message guards.
     limit = 60 + params["count"] * (params["timeout"] + 5)
+    # subprocess.run rather than module.run_command: the helper needs a hard time limit.
     try:
         proc = subprocess.run(
             [python, "-I", "-c", HELPER],
