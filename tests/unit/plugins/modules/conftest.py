@@ -9,10 +9,12 @@ Inside an installed collection (ansible-test units) the real tree is used.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +36,7 @@ def _collection_on_path() -> None:
         top = str(parents[2])
     else:
         top = tempfile.mkdtemp(prefix="zmqos-collections-")
+        atexit.register(shutil.rmtree, top, ignore_errors=True)
         namespace = Path(top, "ansible_collections", "zeromq")
         namespace.mkdir(parents=True)
         (namespace / "openstack").symlink_to(COLLECTION_ROOT, target_is_directory=True)
