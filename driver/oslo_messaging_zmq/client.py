@@ -7,8 +7,9 @@ listener that received it (ACK, relayed by the proxy) or by the proxy itself
 for fanout).  Unacknowledged messages are re-sent through the next live proxy
 after ``ack_timeout`` or shortly after their proxy disconnects; listeners drop
 duplicates by id.  A call is acknowledged by its reply: it is re-sent only when
-its proxy goes away (the listener answers a duplicate from its reply cache).  Casts return once the message is queued to a live proxy;
-the in-flight window (``max_inflight``) bounds what may still be re-sent.
+its proxy goes away (the listener answers a duplicate from its reply cache).
+Casts return once the message is queued to a live proxy; the in-flight
+window (``max_inflight``) bounds what may still be re-sent.
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ class HealthServer:
         self._httpd.health = health  # type: ignore[attr-defined]
         self._httpd.metrics = metrics  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

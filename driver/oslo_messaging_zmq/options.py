@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from oslo_config import cfg
-from oslo_messaging._drivers import common
 
 DEFAULT_PROXY_PORT = 9501
 DEFAULT_HEALTH_PORT = 9502
@@ -186,6 +185,8 @@ def register(conf: cfg.ConfigOpts, url=None):
     apply_environment(conf)
     if url is None:
         return conf
+    from oslo_messaging._drivers import common  # not needed (nor imported) by the proxy
+
     return common.ConfigOptsProxy(conf, url, GROUP)
 
 
