@@ -95,6 +95,7 @@ def _row(transport: str, wl: Workload, cli: dict[str, Any], srv: dict[str, Any])
             send_p99_ms=cli["send_p99_ms"],
         )
     row["seconds"] = round(elapsed, 2)
+    row["server_maxrss_mb"] = srv.get("maxrss_mb")
     return row
 
 

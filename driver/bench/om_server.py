@@ -11,6 +11,7 @@ import om_green  # noqa: F401 - must run before the other imports
 
 # isort: on
 import argparse
+import resource
 import threading
 import time
 from typing import Any
@@ -51,6 +52,8 @@ class Recorder:
                 "last": self._last.get(wl),
             }
         out.update(latency.summarize(lat))
+        # peak resident memory of the server process so far (a growing backlog shows here)
+        out["maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         return out
 
 

@@ -32,6 +32,9 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             agg[key] = sum(r.get(key, 0) for r in rs)
         for key in MEDIAN_KEYS:
             agg[key] = round(statistics.median(r[key] for r in rs), 3)
+        rss = [r["server_maxrss_mb"] for r in rs if r.get("server_maxrss_mb")]
+        if rss:
+            agg["server_maxrss_mb"] = max(rss)
         agg["first_error"] = next((r["first_error"] for r in rs if r.get("first_error")), "")
         out.append(agg)
     return out
@@ -141,6 +144,10 @@ def markdown(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         mark = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         lines.append(f"- {t['target']}: {_fmt(t['value'])} (goal {t['goal']}): **{mark}**")
+    if doc.get("proxy_counters"):
+        lines += ["", "## Proxy counters at the end of the run", ""]
+        for name, counters in doc["proxy_counters"].items():
+            lines.append(f"- {name}: {counters}")
     errors = [r for r in doc["results"] if r.get("first_error")]
     if errors or doc.get("notes"):
         lines += ["", "## Notes", ""]

@@ -76,8 +76,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+PROXY_KEYS = ("routed", "held", "delivered_from_hold", "dropped", "expired", "malformed")
+
+
+def _proxy_counters(proxy: zmq_proxy.ZmqProxy) -> dict[str, Any] | str:
+    """The proxy's own view of the run, to cross-check 'lost'."""
+    got = proxy.metrics()
+    if not isinstance(got, dict):
+        return got
+    counters = got.get("counters", {})
+    out: dict[str, Any] = {k: counters.get(k) for k in PROXY_KEYS if k in counters}
+    if "rss_bytes" in got:
+        out["rss_mb"] = round(got["rss_bytes"] / 2**20, 1)
+    return out
+
+
 def _bring_up(
-    name: str, st: om_bench.Settings, stack: contextlib.ExitStack, log_dir: Path
+    name: str,
+    st: om_bench.Settings,
+    stack: contextlib.ExitStack,
+    log_dir: Path,
+    proxies: dict[str, zmq_proxy.ZmqProxy],
 ) -> om_bench.Transport:
     """Start the broker or proxy of one transport and its two workers."""
     with contextlib.ExitStack() as mine:
@@ -89,6 +108,7 @@ def _bring_up(
         else:
             log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
             proxy = mine.enter_context(zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir))
+            proxies[name] = proxy
             worker_args = proxy.worker_args
         transport = om_bench.Transport(name, worker_args, st, log)
         mine.callback(transport.close)
@@ -97,7 +117,11 @@ def _bring_up(
 
 
 def run_om(
-    args: argparse.Namespace, names: list[str], log_dir: Path, notes: list[str]
+    args: argparse.Namespace,
+    names: list[str],
+    log_dir: Path,
+    notes: list[str],
+    proxy_stats: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Bring every oslo.messaging transport up, then let them take turns per workload."""
     st = om_bench.Settings(
@@ -113,9 +137,10 @@ def run_om(
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         up: list[om_bench.Transport] = []
+        proxies: dict[str, zmq_proxy.ZmqProxy] = {}
         for name in names:
             try:
-                up.append(_bring_up(name, st, stack, log_dir))
+                up.append(_bring_up(name, st, stack, log_dir, proxies))
             except Exception as exc:  # one broken transport must not sink the others
                 notes.append(f"{name} could not be measured: {exc}"[:600])
                 log(notes[-1])
@@ -125,6 +150,9 @@ def run_om(
                 order = up if rnd % 2 == 0 else list(reversed(up))
                 for transport in order:
                     rows.append(transport.run(wl, rnd))
+        for name, proxy in proxies.items():
+            proxy_stats[name] = _proxy_counters(proxy)
+            log(f"[{name}] proxy counters: {proxy_stats[name]}")
         log("stopping workers, proxies and RabbitMQ")
     return rows
 
@@ -153,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = environment.loadavg()
 
     rows: list[dict[str, Any]] = []
+    proxy_stats: dict[str, Any] = {}
     for name in raw_names:
         run = raw_bench.run_raw if name.startswith("raw") else raw_bench.run_proxy
         try:
@@ -161,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{name} could not be measured: {exc}"[:600])
             log(notes[-1])
     if om_names:
-        rows += run_om(args, om_names, log_dir, notes)
+        rows += run_om(args, om_names, log_dir, notes, proxy_stats)
 
     agg = results.aggregate(rows)
     doc = {
@@ -183,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": results.ratios(agg),
         "targets": results.targets(agg),
         "notes": notes,
+        "proxy_counters": proxy_stats,
         "raw_rows": rows,
     }
     text = results.markdown(doc)
