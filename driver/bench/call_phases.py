@@ -8,6 +8,7 @@ API, so this tool may need updating when the driver changes):
 
   submit   call() entered -> the I/O thread runs the send (_submit)
   ack      call() entered -> delivery ACK arrived from the listener
+           (equals total when the driver acknowledges calls by their reply)
   reply    call() entered -> REPLY arrived on the I/O thread
   return   REPLY arrived  -> call() returned to the caller
 
