@@ -25,7 +25,7 @@ import oslo_messaging
 from oslo_messaging._drivers import common as rpc_common
 
 from oslo_messaging_zmq import wire
-from oslo_messaging_zmq.ioloop import IOLoop
+from oslo_messaging_zmq.ioloop import IOLoop, make_queue
 from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Sender:
         self._ack_timeout = ack_timeout
         self._connect_timeout = connect_timeout
         self._default_retries = default_retries
-        self._waiters: dict[str, queue.Queue] = {}
+        self._waiters: dict = {}
         self._inflight: dict[str, _Pending] = {}
         self._window = threading.BoundedSemaphore(max_inflight)
         self._window_size = max_inflight
@@ -125,7 +125,7 @@ class Sender:
         header["r"] = 1
         if timeout is not None:
             header["ttl"] = float(timeout)
-        replies: queue.Queue = queue.Queue()
+        replies = make_queue()
         self._waiters[msg_id] = replies
         try:
             first_wait = self._connect_timeout if deadline is None else timeout

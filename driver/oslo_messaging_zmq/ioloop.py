@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import posix
+import queue
 import select
 import threading
 import time
@@ -32,6 +33,32 @@ _MAX_BURST = 256  # messages read from one socket before looking at the others
 # the caller on EAGAIN instead of returning, so the raw posix functions are used.
 _raw_read = posix.read
 _raw_write = posix.write
+
+
+_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+_LAST = int(zmq.NOBLOCK)
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """Non-blocking multipart send with precomputed int flags (pyzmq's
+    send_multipart combines enum flags per frame, which shows in profiles).
+    libzmq accepts all parts once the first is accepted, so this is atomic."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        sock.send(frame, _LAST if i == last else _MORE, copy=False)
+
+
+def make_queue():
+    """A lock-light C queue for cross-thread hand-offs, or a green-aware one
+    when eventlet has patched threads (SimpleQueue.get would block the hub)."""
+    try:
+        from eventlet import patcher
+
+        if patcher.is_monkey_patched("thread"):
+            return queue.Queue()
+    except ImportError:
+        pass
+    return queue.SimpleQueue()
 
 
 class IOLoop:
@@ -98,12 +125,15 @@ class IOLoop:
 
     # -- the loop ---------------------------------------------------------
     def _run_cmds(self) -> None:
-        self._signaled = False
+        # Drain the pipe *before* clearing the flag: a caller that set the flag
+        # and wrote after the drain is seen through its queued command below,
+        # and any later caller finds the flag cleared and writes again.
         try:
             while _raw_read(self._rfd, 4096):
                 pass
         except (BlockingIOError, OSError):
             pass
+        self._signaled = False
         for _ in range(len(self._cmds)):
             fn, args = self._cmds.popleft()
             try:
@@ -120,7 +150,7 @@ class IOLoop:
                 try:
                     if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                         break
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                    frames = sock.recv_multipart(_LAST)
                 except zmq.Again:
                     break
                 except zmq.ZMQError as exc:

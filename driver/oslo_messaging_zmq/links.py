@@ -19,7 +19,7 @@ import zmq
 from zmq.utils import monitor as zmq_monitor
 
 from oslo_messaging_zmq import security, wire
-from oslo_messaging_zmq.ioloop import IOLoop
+from oslo_messaging_zmq.ioloop import IOLoop, send_frames
 
 LOG = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class ProxyLinks:
         if sock is None:
             return False
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(sock, frames)
             return True
         except zmq.ZMQError:
             return False

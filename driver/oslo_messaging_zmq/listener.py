@@ -14,7 +14,7 @@ from oslo_serialization import jsonutils
 
 from oslo_messaging_zmq import wire
 from oslo_messaging_zmq.dedup import Deduplicator
-from oslo_messaging_zmq.ioloop import IOLoop
+from oslo_messaging_zmq.ioloop import IOLoop, make_queue
 from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ _REPLY_RETRIES = 50
 # proxy if that one disconnects (they may have died inside it)
 _RESEND_WINDOW = 2.0
 _REPLY_CACHE = 2000
+# Above this many messages waiting for the executor, acknowledgements are
+# deferred until poll() takes messages: senders' in-flight windows then bound
+# the backlog (and its latency) instead of an unbounded queue here.
+BACKLOG_MARK = 256
 
 
 class NotificationIncoming(base.IncomingMessage):
@@ -83,7 +87,10 @@ class ZmqListener(base.PollStyleListener):
         self._targets = [list(t) for t in targets]
         self._dedup = dedup
         self._notifications = notifications
-        self._incoming: queue.Queue = queue.Queue()
+        self._incoming = make_queue()
+        self._deferred: collections.deque = collections.deque()
+        self._deferred_ids: set[str] = set()
+        self._release_scheduled = False
         self._stopped = False
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
         self._recent: list[collections.deque] = [collections.deque() for _ in endpoints]
@@ -113,6 +120,8 @@ class ZmqListener(base.PollStyleListener):
         if not isinstance(msg_id, str) or body is None:
             return
         if self._dedup.seen(msg_id):
+            if msg_id in self._deferred_ids:
+                return  # queued here; its ack comes when the executor takes it
             self._ack(idx, header, msg_id, sender)
             cached = self._replies.get(msg_id)
             if cached is not None:
@@ -125,7 +134,18 @@ class ZmqListener(base.PollStyleListener):
             self._ack(idx, header, msg_id, sender)
             return
         self._incoming.put(incoming)
-        self._ack(idx, header, msg_id, sender)
+        if header.get("a") and self._incoming.qsize() > BACKLOG_MARK:
+            self._deferred.append((idx, header, msg_id, sender))
+            self._deferred_ids.add(msg_id)
+        else:
+            self._ack(idx, header, msg_id, sender)
+
+    def _release_deferred(self, everything: bool = False) -> None:
+        self._release_scheduled = False
+        while self._deferred and (everything or self._incoming.qsize() <= BACKLOG_MARK):
+            idx, header, msg_id, sender = self._deferred.popleft()
+            self._deferred_ids.discard(msg_id)
+            self._ack(idx, header, msg_id, sender)
 
     def _ack(self, idx: int, header: dict, msg_id: str, sender) -> None:
         if header.get("a") and isinstance(sender, str):
@@ -185,6 +205,9 @@ class ZmqListener(base.PollStyleListener):
             except queue.Empty:
                 return None
             if item is not None:
+                if self._deferred and not self._release_scheduled:
+                    self._release_scheduled = True
+                    self._io.call_soon(self._release_deferred)
                 return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
@@ -198,6 +221,8 @@ class ZmqListener(base.PollStyleListener):
                 self.links.send(idx, frames)
 
         self._io.call_soon(_unregister)
+        # what is queued will still be dispatched (the adapter drains after stop)
+        self._io.call_soon(self._release_deferred, True)
         self._incoming.put(None)
 
     def cleanup(self) -> None:

@@ -21,6 +21,7 @@ from zmq.utils import z85
 
 from oslo_messaging_zmq import options, security, wire
 from oslo_messaging_zmq.health import HealthServer
+from oslo_messaging_zmq.ioloop import send_frames
 from oslo_messaging_zmq.routing import Counters, Held, HoldStore, RoutingTable, hold_keys_for
 
 LOG = logging.getLogger("oslo_messaging_zmq.proxy")
@@ -30,6 +31,8 @@ _MAINTENANCE_INTERVAL = 0.25
 _KEY_RELOAD_INTERVAL = 5.0
 _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
+_SENT, _BUSY, _GONE = 0, 1, 2
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 class Proxy:
@@ -142,14 +145,18 @@ class Proxy:
 
     # -- sending -------------------------------------------------------------------
     def _send(self, ident: bytes, frames: list[bytes]) -> bool:
+        return self._try_send(ident, frames) == _SENT
+
+    def _try_send(self, ident: bytes, frames: list[bytes]) -> int:
+        """_SENT, _BUSY (peer's queue full: back-pressure) or _GONE (no such peer)."""
         try:
-            self.router.send_multipart([ident, *frames], zmq.NOBLOCK)
-            return True
+            send_frames(self.router, [ident, *frames])
+            return _SENT
         except zmq.Again:
-            return False
+            return _BUSY
         except zmq.ZMQError as exc:
             if exc.errno == errno.EHOSTUNREACH:
-                return False
+                return _GONE
             raise
 
     def _status(self, ident: bytes, msg_id: str, status: str, why: str | None = None) -> None:
@@ -242,14 +249,19 @@ class Proxy:
             # a call's reply is its acknowledgement
             out["a"] = 1
         frames = wire.encode(wire.DELIVER, out, body)
-        for _ in range(3):
-            if not dests:
+        tried: set[bytes] = set()
+        for _ in range(4):
+            if not dests or dests[0] in tried:
                 break
-            if self._send(dests[0], frames):
+            result = self._try_send(dests[0], frames)
+            if result == _SENT:
                 self.counters.inc("routed", label)
                 return
-            # the listener vanished (or is saturated): forget it and pick another
-            self.table.unregister(dests[0])
+            tried.add(dests[0])
+            if result == _GONE:
+                # the listener vanished: forget it until it registers again
+                self.table.unregister(dests[0])
+            # a busy listener stays registered; try the next one of the topic
             dests = self.table.route(kind, exchange, topic, server, False)
         self._hold(ident, msg_id, (kind, exchange, topic, server), label, out, body, ttl, now)
 
@@ -348,7 +360,7 @@ class Proxy:
             if self.router in events:
                 for _ in range(_MAX_BURST):
                     try:
-                        frames = self.router.recv_multipart(zmq.NOBLOCK)
+                        frames = self.router.recv_multipart(_NOBLOCK)
                     except zmq.Again:
                         break
                     self.handle(frames)
