@@ -25,21 +25,39 @@ _REPLY_RETRIES = 50
 # proxy if that one disconnects (they may have died inside it)
 _RESEND_WINDOW = 2.0
 _REPLY_CACHE = 2000
-# Above this many messages waiting for the executor, acknowledgements are
-# deferred until poll() takes messages: senders' in-flight windows then bound
-# the backlog (and its latency) instead of an unbounded queue here.
+# Above this many received messages not yet taken by a worker (acknowledge()),
+# delivery acks are deferred until a worker takes them: the senders' in-flight
+# windows then bound the backlog (and its latency), not an unbounded queue.
 BACKLOG_MARK = 256
 
 
-class NotificationIncoming(base.IncomingMessage):
+class _Settling:
+    """acknowledge()/requeue() tell the listener a worker took the message."""
+
+    _listener = None
+    _settled = False
+    deferred_ack = None
+
+    def _settle(self) -> None:
+        if not self._settled and self._listener is not None:
+            self._settled = True
+            self._listener.settled(self)
+
+
+class NotificationIncoming(_Settling, base.IncomingMessage):
+    def __init__(self, listener, ctxt, message):
+        super().__init__(ctxt, message)
+        self._listener = listener
+
     def acknowledge(self) -> None:
-        """Delivery was already acknowledged when the message was queued."""
+        self._settle()
 
     def requeue(self) -> None:
         """Requeue is not supported (require_features(requeue=True) refuses it)."""
+        self._settle()
 
 
-class RpcIncoming(base.RpcIncomingMessage):
+class RpcIncoming(_Settling, base.RpcIncomingMessage):
     def __init__(self, listener, ctxt, message, msg_id, reply_to, proxy, client_timeout):
         super().__init__(ctxt, message, msg_id)
         self._listener = listener
@@ -48,10 +66,11 @@ class RpcIncoming(base.RpcIncomingMessage):
         self.client_timeout = client_timeout
 
     def acknowledge(self) -> None:
-        """Nothing to do: delivery was acknowledged when the message was queued."""
+        self._settle()
 
     def requeue(self) -> None:
         """Not supported."""
+        self._settle()
 
     def reply(self, reply=None, failure=None) -> None:
         if self._reply_to is None:
@@ -88,9 +107,8 @@ class ZmqListener(base.PollStyleListener):
         self._dedup = dedup
         self._notifications = notifications
         self._incoming = make_queue()
-        self._deferred: collections.deque = collections.deque()
+        self._outstanding = 0  # received, not yet acknowledged by a worker
         self._deferred_ids: set[str] = set()
-        self._release_scheduled = False
         self._stopped = False
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
         self._recent: list[collections.deque] = [collections.deque() for _ in endpoints]
@@ -133,17 +151,22 @@ class ZmqListener(base.PollStyleListener):
             LOG.error("zmq: undecodable message %s dropped (%s)", msg_id, type(exc).__name__)
             self._ack(idx, header, msg_id, sender)
             return
-        self._incoming.put(incoming)
-        if header.get("a") and self._incoming.qsize() > BACKLOG_MARK:
-            self._deferred.append((idx, header, msg_id, sender))
+        self._outstanding += 1
+        if header.get("a") and self._outstanding > BACKLOG_MARK:
+            incoming.deferred_ack = (idx, header, msg_id, sender)
             self._deferred_ids.add(msg_id)
-        else:
+        self._incoming.put(incoming)
+        if incoming.deferred_ack is None:
             self._ack(idx, header, msg_id, sender)
 
-    def _release_deferred(self, everything: bool = False) -> None:
-        self._release_scheduled = False
-        while self._deferred and (everything or self._incoming.qsize() <= BACKLOG_MARK):
-            idx, header, msg_id, sender = self._deferred.popleft()
+    def settled(self, incoming) -> None:
+        """A worker took the message (any thread)."""
+        self._io.call_soon(self._settle, incoming)
+
+    def _settle(self, incoming) -> None:
+        self._outstanding -= 1
+        if incoming.deferred_ack is not None:
+            idx, header, msg_id, sender = incoming.deferred_ack
             self._deferred_ids.discard(msg_id)
             self._ack(idx, header, msg_id, sender)
 
@@ -173,7 +196,7 @@ class ZmqListener(base.PollStyleListener):
         ctxt = payload.get("c") or {}
         message = payload.get("m")
         if self._notifications:
-            return NotificationIncoming(ctxt, rpc_common.deserialize_msg(message))
+            return NotificationIncoming(self, ctxt, rpc_common.deserialize_msg(message))
         reply_to = sender if header.get("r") else None
         return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, payload.get("t"))
 
@@ -205,9 +228,6 @@ class ZmqListener(base.PollStyleListener):
             except queue.Empty:
                 return None
             if item is not None:
-                if self._deferred and not self._release_scheduled:
-                    self._release_scheduled = True
-                    self._io.call_soon(self._release_deferred)
                 return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
@@ -221,8 +241,6 @@ class ZmqListener(base.PollStyleListener):
                 self.links.send(idx, frames)
 
         self._io.call_soon(_unregister)
-        # what is queued will still be dispatched (the adapter drains after stop)
-        self._io.call_soon(self._release_deferred, True)
         self._incoming.put(None)
 
     def cleanup(self) -> None:

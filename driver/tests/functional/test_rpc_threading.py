@@ -232,3 +232,56 @@ def test_notifications_pools_priorities_and_batches(url, transports):
         assert sizes == [10, 10, 5]
     finally:
         _stop(*listeners)
+
+
+def test_cast_backpressure_bounds_the_backlog(url, transports):
+    """A slow server: acks are deferred above the listener's backlog mark, so the
+    sender's in-flight window blocks casts instead of queueing without bound."""
+    from oslo_messaging_zmq.listener import BACKLOG_MARK
+
+    topic = "bp-" + uuid.uuid4().hex
+
+    serial = threading.Lock()
+
+    class Slow(Endpoint):
+        def record(self, ctxt, value):
+            with serial:  # one at a time, whatever the executor's pool size
+                time.sleep(0.01)
+            super().record(ctxt, value)
+
+    slow = Slow("slow")
+    server = _server(transports(url), topic, "slow", slow)
+    try:
+        window = 50
+        client = oslo_messaging.get_rpc_client(
+            transports(url + "&max_inflight=%d" % window), oslo_messaging.Target(topic=topic)
+        )
+        total = BACKLOG_MARK + window + 300
+        started = time.monotonic()
+        for i in range(total):
+            client.cast({}, "record", value=i)
+        elapsed = time.monotonic() - started
+        # at most mark + window + the executor's busy workers can be outstanding:
+        # the other >= 200 casts waited for the server (10 ms each) in cast()
+        assert elapsed > 1.0, elapsed
+        assert _wait_for(lambda: len(slow.casts) == total, timeout=30)
+        assert sorted(slow.casts) == list(range(total))
+    finally:
+        _stop(server)
+
+
+def test_retry_semantics_without_proxy(transports):
+    port = harness.free_port()  # nothing listens there
+    base = "zmq://127.0.0.1:%d/?security_mode=plain&connect_timeout=1.5" % port
+    client = oslo_messaging.get_rpc_client(
+        transports(base), oslo_messaging.Target(topic="t"), timeout=1
+    )
+    for retry in (0, 2, None):
+        started = time.monotonic()
+        with pytest.raises(oslo_messaging.MessageDeliveryFailure, match="no zmq proxy"):
+            client.prepare(retry=retry).cast({}, "record", value=1)
+        assert time.monotonic() - started < 4
+    started = time.monotonic()
+    with pytest.raises(oslo_messaging.MessagingTimeout):
+        client.call({}, "echo", value=1)
+    assert time.monotonic() - started < 3
