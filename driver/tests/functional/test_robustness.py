@@ -125,6 +125,15 @@ def test_flood_of_malformed_frames(keys, tmp_path, transports):
         stop.set()
         worker.join(30)
 
+        print(
+            "flood: sent=%d malformed=%d rss_growth=%.1f MiB legit_calls=%d"
+            % (
+                sent,
+                proxy.metrics()["counters"]["malformed"] if proxy.alive() else -1,
+                ((proxy.metrics()["rss_bytes"] if proxy.alive() else 0) - rss_before) / 2**20,
+                legit["ok"],
+            )
+        )
         assert proxy.alive(), "proxy crashed"
         assert proxy.health()[0] == 200
         metrics = proxy.metrics()
