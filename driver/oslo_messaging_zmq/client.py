@@ -136,12 +136,12 @@ class Sender:
                 )
             pending = _Pending(wire.encode(wire.SEND, header, body), True, self._attempts(retry))
             self._io.call_soon(self._submit, msg_id, pending)
-            return self._wait_reply(msg_id, replies, deadline, monitor_timeout)
+            return self._wait_reply(msg_id, replies, deadline, monitor_timeout, header)
         finally:
             self._waiters.pop(msg_id, None)
             self._io.call_soon(self._forget, msg_id)
 
-    def _wait_reply(self, msg_id, replies, deadline, monitor_timeout) -> dict:
+    def _wait_reply(self, msg_id, replies, deadline, monitor_timeout, request) -> dict:
         monitor_deadline = None
         if monitor_timeout:
             monitor_deadline = time.monotonic() + monitor_timeout
@@ -154,6 +154,13 @@ class Sender:
                 raise oslo_messaging.MessagingTimeout(
                     "Timed out waiting for a reply to message ID %s" % msg_id
                 ) from None
+            if kind == "unroutable":
+                raise oslo_messaging.MessageUndeliverable(
+                    oslo_messaging.MessageDeliveryFailure(header),
+                    request.get("ex"),
+                    request.get("t"),
+                    None,
+                )
             if kind == "undeliverable":
                 raise oslo_messaging.MessageDeliveryFailure(
                     "message %s could not be delivered: %s" % (msg_id, header)
@@ -199,12 +206,12 @@ class Sender:
             # proxy they are re-sent only if that proxy goes away
             pending.acked = pending.is_call
 
-    def _give_up(self, msg_id: str, pending: _Pending, reason: str) -> None:
+    def _give_up(self, msg_id: str, pending: _Pending, reason: str, unroutable=False) -> None:
         self._inflight.pop(msg_id, None)
         if pending.is_call:
             waiter = self._waiters.get(msg_id)
             if waiter is not None:
-                waiter.put(("undeliverable", reason, None))
+                waiter.put(("unroutable" if unroutable else "undeliverable", reason, None))
         else:
             self.lost += 1
             LOG.error("zmq: dropping message %s: %s", msg_id, reason)
@@ -233,7 +240,10 @@ class Sender:
             if status == "dropped":
                 pending = self._inflight.get(msg_id)
                 if pending is not None:
-                    self._give_up(msg_id, pending, "dropped by proxy: %s" % header.get("why"))
+                    why = header.get("why")
+                    self._give_up(
+                        msg_id, pending, "dropped by proxy: %s" % why, why == "no listener"
+                    )
                 return
             self._acked(msg_id)
         elif mtype == wire.REPLY:

@@ -133,6 +133,8 @@ class ZmqDriver(base.BaseDriver):
             header["f"] = 1
         elif target.server:
             header["s"] = target.server
+        if wait_for_reply and getattr(transport_options, "at_least_once", False):
+            header["m"] = 1  # mandatory: fail fast instead of holding
         payload = {"c": ctxt, "m": message}
         if wait_for_reply and call_monitor_timeout:
             payload["t"] = call_monitor_timeout

@@ -263,6 +263,11 @@ class Proxy:
                 self.table.unregister(dests[0])
             # a busy listener stays registered; try the next one of the topic
             dests = self.table.route(kind, exchange, topic, server, False)
+        if header.get("m"):
+            # mandatory (at_least_once): the sender wants to know now
+            self.counters.inc("dropped", label)
+            self._status(ident, msg_id, "dropped", "no listener")
+            return
         self._hold(ident, msg_id, (kind, exchange, topic, server), label, out, body, ttl, now)
 
     def _hold(self, ident, msg_id, key, label, out, body, ttl, now) -> None:

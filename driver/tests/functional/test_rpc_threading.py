@@ -285,3 +285,21 @@ def test_retry_semantics_without_proxy(transports):
     with pytest.raises(oslo_messaging.MessagingTimeout):
         client.call({}, "echo", value=1)
     assert time.monotonic() - started < 3
+
+
+def test_at_least_once_call_to_nobody_is_undeliverable(url, transports):
+    transport = transports(url)
+    target = oslo_messaging.Target(topic="nobody-" + uuid.uuid4().hex)
+    mandatory = oslo_messaging.get_rpc_client(
+        transport,
+        target,
+        timeout=60,
+        transport_options=oslo_messaging.TransportOptions(at_least_once=True),
+    )
+    started = time.monotonic()
+    with pytest.raises(oslo_messaging.MessageUndeliverable):
+        mandatory.call({}, "echo", value=1)
+    assert time.monotonic() - started < 5
+    plain = oslo_messaging.get_rpc_client(transport, target, timeout=1)
+    with pytest.raises(oslo_messaging.MessagingTimeout):
+        plain.call({}, "echo", value=1)
