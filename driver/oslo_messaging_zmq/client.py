@@ -245,6 +245,12 @@ class Sender:
                         msg_id, pending, "dropped by proxy: %s" % why, why == "no listener"
                     )
                 return
+            if header.get("w"):
+                # parked at a busy listener: stop re-sending, keep the window slot
+                pending = self._inflight.get(msg_id)
+                if pending is not None:
+                    pending.acked = True
+                return
             self._acked(msg_id)
         elif mtype == wire.REPLY:
             self._acked(msg_id, final=not header.get("hb"))
@@ -257,6 +263,8 @@ class Sender:
 
     def _resend_after_down(self, idx: int) -> None:
         for msg_id, pending in list(self._inflight.items()):
+            if pending.acked and not pending.is_call:
+                continue  # parked at a listener: its final ack comes via any proxy
             if pending.proxy == idx and msg_id in self._inflight:
                 # acked calls too: their reply may have been lost with the proxy;
                 # the listener answers a duplicate with its cached reply
@@ -269,6 +277,8 @@ class Sender:
         now = time.monotonic()
         for msg_id, pending in list(self._inflight.items()):
             if pending.acked:
+                if not pending.is_call:
+                    continue
                 if pending.proxy is not None and not self.links.is_live(pending.proxy):
                     pending.acked = False
                     self._transmit(msg_id, pending)

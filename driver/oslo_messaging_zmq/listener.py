@@ -155,6 +155,10 @@ class ZmqListener(base.PollStyleListener):
         if header.get("a") and self._outstanding > BACKLOG_MARK:
             incoming.deferred_ack = (idx, header, msg_id, sender)
             self._deferred_ids.add(msg_id)
+            if isinstance(sender, str):
+                # tell the sender it is here (no re-send elsewhere), keep its slot
+                interim = {"id": msg_id, "to": sender, "w": 1}
+                self._send_tracked(wire.encode(wire.ACK, interim), idx)
         self._incoming.put(incoming)
         if incoming.deferred_ack is None:
             self._ack(idx, header, msg_id, sender)

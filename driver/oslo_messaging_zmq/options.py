@@ -52,7 +52,7 @@ zmq_opts = [
     ),
     cfg.FloatOpt(
         "ack_timeout",
-        default=1.0,
+        default=3.0,
         min=0.05,
         help="Seconds to wait for a delivery acknowledgement before a message is re-sent "
         "through the next live proxy (receivers de-duplicate by message id).",
@@ -65,7 +65,7 @@ zmq_opts = [
     ),
     cfg.IntOpt(
         "max_inflight",
-        default=2000,
+        default=256,
         min=1,
         help="Maximum number of casts/notifications per transport that are sent but not yet "
         "acknowledged; senders block beyond it (back-pressure).",

@@ -219,6 +219,8 @@ class Proxy:
                 out["hb"] = 1
             self.counters.inc("replies")
         else:
+            if header.get("w"):
+                out["w"] = 1
             self.counters.inc("acks")
         self._send(dest, wire.encode(mtype, out, body))
 

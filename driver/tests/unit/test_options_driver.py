@@ -44,7 +44,7 @@ def test_url_query_overrides_options():
     driver = ZmqDriver(conf, url)
     assert driver._opts.security_mode == "plain"
     assert driver._opts.ack_timeout == 0.5
-    assert conf.oslo_messaging_zmq.ack_timeout == 1.0  # the file/CLI value is untouched
+    assert conf.oslo_messaging_zmq.ack_timeout == 3.0  # the file/CLI value is untouched
     driver.cleanup()
 
 
