@@ -28,7 +28,7 @@ def _dist(name: str) -> str:
 
 
 def driver_revision() -> str:
-    """Commit of the driver code measured, '+dirty' when its working tree differs."""
+    """Last commit that touched the driver code, '+dirty' when its working tree differs."""
     here = os.path.dirname(os.path.abspath(__file__))
     pkg = os.path.join(os.path.dirname(here), "oslo_messaging_zmq")
 
@@ -37,7 +37,7 @@ def driver_revision() -> str:
             ["git", "-C", here, *args], capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    rev = git("log", "-1", "--format=%h", "--", pkg) or "unknown"
     return rev + ("+dirty" if git("status", "--porcelain", "--", pkg) else "")
 
 
