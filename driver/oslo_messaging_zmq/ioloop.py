@@ -134,7 +134,7 @@ class IOLoop:
         except (BlockingIOError, OSError):
             pass
         self._signaled = False
-        for _ in range(len(self._cmds)):
+        for _unused in range(len(self._cmds)):
             fn, args = self._cmds.popleft()
             try:
                 fn(*args)
@@ -144,7 +144,7 @@ class IOLoop:
     def _read_sockets(self) -> bool:
         busy = False
         for sock, on_frames in list(self._sockets.items()):
-            for _ in range(_MAX_BURST):
+            for _unused in range(_MAX_BURST):
                 if sock.closed or sock not in self._sockets:
                     break
                 try:
@@ -166,7 +166,7 @@ class IOLoop:
     def _run_timers(self) -> float | None:
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
-            _, _, fn, args = heapq.heappop(self._timers)
+            _when, _seq, fn, args = heapq.heappop(self._timers)
             try:
                 fn(*args)
             except Exception:

@@ -111,7 +111,7 @@ class ZmqListener(base.PollStyleListener):
         self._deferred_ids: set[str] = set()
         self._stopped = False
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
-        self._recent: list[collections.deque] = [collections.deque() for _ in endpoints]
+        self._recent: list[collections.deque] = [collections.deque() for _endpoint in endpoints]
         self.links = ProxyLinks(
             io,
             endpoints,

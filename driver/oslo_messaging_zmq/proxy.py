@@ -252,7 +252,7 @@ class Proxy:
             out["a"] = 1
         frames = wire.encode(wire.DELIVER, out, body)
         tried: set[bytes] = set()
-        for _ in range(4):
+        for _unused in range(4):
             if not dests or dests[0] in tried:
                 break
             result = self._try_send(dests[0], frames)
@@ -365,7 +365,7 @@ class Proxy:
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
-                for _ in range(_MAX_BURST):
+                for _unused in range(_MAX_BURST):
                     try:
                         frames = self.router.recv_multipart(_NOBLOCK)
                     except zmq.Again:
