@@ -1,0 +1,1 @@
+../plugins/modules/compute_server.py

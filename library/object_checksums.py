@@ -1,0 +1,1 @@
+../plugins/modules/object_checksums.py
