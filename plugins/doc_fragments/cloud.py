@@ -9,17 +9,20 @@ class ModuleDocFragment:
 options:
   cloud:
     description:
-      - Name of the cloud in C(clouds.yaml), searched where openstacksdk searches (E(OS_CLIENT_CONFIG_FILE),
-        the current directory, C(~/.config/openstack), C(/etc/openstack)).
+      - Name of the cloud in C(clouds.yaml), searched where openstacksdk searches
+        (E(OS_CLIENT_CONFIG_FILE), the current directory, C(~/.config/openstack),
+        C(/etc/openstack)).
     type: str
     required: true
 requirements:
   - openstacksdk (on the host that runs the module)
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
+    description: Can run in check mode and return changed status prediction without modifying
+      target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
     support: none
 """

@@ -72,10 +72,10 @@ elapsed:
   type: float
 """
 
-import time
-import traceback
+import time  # noqa: E402
+import traceback  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 try:
     import openstack
@@ -105,14 +105,14 @@ def _boot(module, conn):
     params = module.params
     image = conn.image.find_image(params["image"], ignore_missing=True)
     if image is None:
-        module.fail_json(msg="compute_server: image %r not found" % params["image"])
+        module.fail_json(msg=f"compute_server: image {params['image']!r} not found")
     flavor = conn.compute.find_flavor(params["flavor"], ignore_missing=True)
     if flavor is None:
-        module.fail_json(msg="compute_server: flavor %r not found" % params["flavor"])
+        module.fail_json(msg=f"compute_server: flavor {params['flavor']!r} not found")
     if params["network"]:
         network = conn.network.find_network(params["network"], ignore_missing=True)
         if network is None:
-            module.fail_json(msg="compute_server: network %r not found" % params["network"])
+            module.fail_json(msg=f"compute_server: network {params['network']!r} not found")
         networks = [{"uuid": network.id}]
     else:
         networks = "none"
@@ -151,8 +151,8 @@ def main():
                 module.exit_json(changed=False, server=_summary(server), elapsed=0.0)
             if server is not None:
                 module.fail_json(
-                    msg="compute_server: server %r exists in state %s, not ACTIVE"
-                    % (params["name"], server.status),
+                    msg=f"compute_server: server {params['name']!r} exists in state "
+                    f"{server.status}, not ACTIVE",
                     server=_summary(server),
                 )
             if module.check_mode:
@@ -173,16 +173,16 @@ def main():
         failed = _find_server(conn, params["name"])
         fault = (getattr(failed, "fault", None) or {}).get("message", "no fault recorded")
         module.fail_json(
-            msg="compute_server: server %r went to ERROR: %s (%s)" % (params["name"], fault, exc),
+            msg=f"compute_server: server {params['name']!r} went to ERROR: {fault} ({exc})",
             server=_summary(failed),
         )
     except openstack.exceptions.ResourceTimeout as exc:
         module.fail_json(
-            msg="compute_server: %r not done within timeout=%ss: %s"
-            % (params["name"], params["timeout"], exc)
+            msg=f"compute_server: {params['name']!r} not done within "
+            f"timeout={params['timeout']}s: {exc}"
         )
     except openstack.exceptions.SDKException as exc:
-        module.fail_json(msg="compute_server: %s" % exc)
+        module.fail_json(msg=f"compute_server: {exc}")
 
 
 if __name__ == "__main__":

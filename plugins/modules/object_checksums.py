@@ -45,10 +45,10 @@ objects:
   sample: {"obj-1": {"sha256": "9f86d0...", "bytes": 65536}}
 """
 
-import hashlib
-import traceback
+import hashlib  # noqa: E402
+import traceback  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 try:
     import openstack
@@ -81,9 +81,9 @@ def main():
             data = conn.object_store.download_object(name, container=params["container"])
             result[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     except openstack.exceptions.NotFoundException as exc:
-        module.fail_json(msg="object_checksums: not found in %r: %s" % (params["container"], exc))
+        module.fail_json(msg=f"object_checksums: not found in {params['container']!r}: {exc}")
     except openstack.exceptions.SDKException as exc:
-        module.fail_json(msg="object_checksums: %s" % exc)
+        module.fail_json(msg=f"object_checksums: {exc}")
     module.exit_json(changed=False, objects=result)
 
 

@@ -76,17 +76,51 @@ def openstack(host, *args):
     return json.loads(cmd.stdout)
 
 
+# oslo.log writes every line of a traceback with the record's prefix: date, time, pid, level,
+# logger ("2026-11-25 17:00:39.040 21314 ERROR nova.compute.manager   File ...").
+OSLO_PREFIX = re.compile(r"^(\d{4}-\d\d-\d\d \S+ \d+ [A-Z]+ \S+) ")
+
+
 def tracebacks(text):
-    """Each traceback in a log, with the line that precedes it and the lines that follow it."""
+    """Each traceback in a log: the record that announces it and every line of it.
+
+    A traceback ends where its record's prefix (oslo.log) changes, or, for a bare traceback that a
+    process wrote to stdout, at the next oslo.log record.
+    """
     lines = text.splitlines()
     found = []
     for i, line in enumerate(lines):
-        if "Traceback (most recent call last)" in line:
-            end = i + 1
-            while end < len(lines) and not re.match(r"^\d{4}-\d\d-\d\d ", lines[end]):
+        if "Traceback (most recent call last)" not in line:
+            continue
+        head = OSLO_PREFIX.match(line)
+        end = i + 1
+        if head:
+            while end < len(lines) and lines[end].startswith(head.group(1)):
                 end += 1
-            found.append("\n".join(lines[max(i - 1, 0) : end]))
+        else:
+            while end < len(lines) and (
+                lines[end].startswith(" ") or not OSLO_PREFIX.match(lines[end])
+            ):
+                end += 1
+        found.append("\n".join(lines[max(i - 1, 0) : end]))
     return found
+
+
+def test_traceback_parser_reads_whole_oslo_tracebacks():
+    """The log check below is only as good as this parser: it must see a traceback's last line."""
+    prefix = "2026-11-25 17:00:39.040 21 ERROR nova.compute.manager"
+    log = "\n".join(
+        [
+            f"{prefix} [-] Error: boom",
+            f"{prefix} Traceback (most recent call last):",
+            f'{prefix}   File "x.py", line 1, in f',
+            f"{prefix} oslo_messaging.MessagingTimeout: t",
+            "2026-11-25 17:00:40.000 21 INFO nova.compute.manager [-] next record",
+        ]
+    )
+    (found,) = tracebacks(log)
+    assert "MessagingTimeout" in found
+    assert "next record" not in found
 
 
 @pytest.mark.parametrize("unit", LAB_UNITS)
@@ -173,7 +207,7 @@ def test_nova_compute_survives_a_restart(host):
         state = openstack(host, "compute service list --service nova-compute")
         if state and all((s["Updated At"] or "") > restarted for s in state):
             break
-    new_log = host.check_output("tail -c +%d %s", offset + 1, log_path)
+    new_log = host.check_output("tail -c +%s %s", str(offset + 1), log_path)
     assert "No local node identity found" not in new_log
     assert host.service("nova-compute").is_running
     fresh = [s for s in state if (s["Updated At"] or "") > restarted and s["State"] == "up"]
