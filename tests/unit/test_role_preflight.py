@@ -89,6 +89,16 @@ CASES = [
         {"oslo_messaging_zmq_servics": {"nova": SERVICE}},
         "oslo_messaging_zmq_servics",
     ),
+    ("smoke-typo", "smoke", {}, {"smoke_clod": "lab"}, "smoke_clod"),
+    ("smoke-no-such-group", "smoke", {}, {"smoke_proxy_group": "proxies"}, "smoke_proxy_group"),
+    ("smoke-zero-objects", "smoke", {}, {"smoke_object_count": 0}, "smoke_object_count"),
+    (
+        "smoke-missing-clouds-yaml",
+        "smoke",
+        {"zmq_proxies": ["localhost"]},
+        {"smoke_clouds_yaml": "/nonexistent/clouds.yaml"},
+        "smoke_clouds_yaml",
+    ),
 ]
 
 
