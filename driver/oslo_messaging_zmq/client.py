@@ -1,25 +1,43 @@
 """Sending side of a transport: casts, calls and notifications through the proxies.
 
-Every message gets an id.  It is sent through one live proxy and stays in
-the in-flight table until it is acknowledged, either end-to-end by the
-listener that received it (ACK, relayed by the proxy) or by the proxy itself
-(STATUS: held for a target without listener, or routed to several listeners
-for fanout).  Unacknowledged messages are re-sent through the next live proxy
-after ``ack_timeout`` or shortly after their proxy disconnects; listeners drop
-duplicates by id.  A call is acknowledged by its reply: it is re-sent only when
-its proxy goes away (the listener answers a duplicate from its reply cache).
-Casts return once the message is queued to a live proxy; the in-flight
-window (``max_inflight``) bounds what may still be re-sent.
+Every message gets an id and, per target, the sender's next sequence number;
+the proxies pick the listener from that number (see routing.py), so a copy
+sent again through another proxy reaches the same listener and is recognised
+there.  A message stays in the in-flight table until it is settled:
+
+* a cast, fanout or notification by "taken" ACKs from the listeners (one per
+  copy the proxy handed out), or by a STATUS "held" (kept by a proxy for a
+  listener to come) or "routed" (a fanout nobody listens to);
+* a call by its reply.
+
+What the sender does meanwhile (``ack_timeout``, ``park_timeout`` … are defined
+in links.LinkSettings):
+
+* no news for ``ack_timeout``: send it again through the next live proxy;
+* a "waiting" ACK (queued at a busy listener): wait up to ``park_timeout`` for
+  the next news, then send it again pinned to that listener;
+* a "released" ACK (a listener gave it back unexecuted): send it again after
+  ``ack_timeout``, so that any other listener holding a copy reports first;
+* its proxy disconnects or stops answering: send it again after
+  ``DOWN_GRACE`` (calls too: the listener answers a copy from its reply cache);
+* STATUS "busy" (the listener's queue is full): again after ``BUSY_BACKOFF``.
+
+``cast()`` returns once the message is queued for a live proxy; with a bounded
+``retry`` it waits until the message reached a listener or a proxy's hold,
+and raises MessageDeliveryFailure when the attempts run out.  At most
+``max_inflight`` casts and notifications are unsettled; beyond that ``cast()``
+blocks (back-pressure).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import oslo_messaging
 from oslo_messaging._drivers import common as rpc_common
@@ -30,22 +48,30 @@ from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
 
-_TICK = 0.1
-# After a proxy disconnects, wait this long before re-sending what went through
-# it, so that acknowledgements the listeners re-send through another proxy
-# arrive first and messages already delivered are not delivered twice.
-_DOWN_GRACE = 0.3
+TICK = 0.1  # s between scans of the in-flight table
+# After a proxy goes down, wait this long before sending again what went
+# through it, so that the acknowledgements listeners replay through another
+# proxy arrive first and nothing already delivered is sent again.
+DOWN_GRACE = 0.3
+BUSY_BACKOFF = 0.2  # s before a message refused with "busy" is sent again
+SEQ_TARGETS = 4096  # per-target sequence counters kept (least recently used dropped)
+_NEVER = float("inf")
 
 
 @dataclass
 class _Pending:
-    frames: list[bytes]
+    header: dict
+    body: bytes
     is_call: bool
     max_attempts: int | None  # None: unlimited
-    attempts: int = 0
+    attempts: int = 0  # counted against retry
+    tries: int = 0  # every transmission, numbered in the header
     proxy: int | None = None
-    sent_at: float = 0.0
-    acked: bool = False  # calls stay in flight after the ack, until the reply
+    resend_at: float = _NEVER
+    holder: str | None = None  # a listener that reported having it
+    taken: dict[int, set[str]] = field(default_factory=dict)  # try -> listeners
+    delivered: threading.Event | None = None  # bounded-retry casts wait on it
+    error: str | None = None
 
 
 class Sender:
@@ -55,19 +81,20 @@ class Sender:
         endpoints: list[str],
         sec: SecurityConfig,
         settings: LinkSettings,
-        ack_timeout: float,
         connect_timeout: float,
         max_inflight: int,
         default_retries: int,
     ) -> None:
         self._io = io
-        self._ack_timeout = ack_timeout
+        self._settings = settings
+        self._ack_timeout = settings.ack_timeout
         self._connect_timeout = connect_timeout
         self._default_retries = default_retries
         self._waiters: dict = {}
         self._inflight: dict[str, _Pending] = {}
         self._window = threading.BoundedSemaphore(max_inflight)
-        self._window_size = max_inflight
+        self._seqs: dict[tuple, int] = {}
+        self._seq_lock = threading.Lock()
         self.links = ProxyLinks(
             io,
             endpoints,
@@ -90,24 +117,49 @@ class Sender:
             return None
         return retry + 1
 
-    def _wait_for_proxy(self, timeout: float) -> bool:
-        return self.links.wait_live(timeout)
+    def _next_seq(self, header: dict) -> int:
+        key = (
+            header[wire.F_KIND],
+            header[wire.F_EXCHANGE],
+            header[wire.F_TOPIC],
+            header.get(wire.F_SERVER),
+        )
+        with self._seq_lock:
+            seq = self._seqs.pop(key, None)
+            if seq is None:
+                seq = random.getrandbits(30)
+            self._seqs[key] = seq + 1  # re-inserted last: the dict is in LRU order
+            if len(self._seqs) > SEQ_TARGETS:
+                self._seqs.pop(next(iter(self._seqs)))
+        return seq
 
     def cast(self, header: dict, body: bytes, retry: int | None) -> None:
-        """Queue a one-way message; raise MessageDeliveryFailure if no proxy is reachable."""
+        """Queue a one-way message; raise MessageDeliveryFailure if it cannot go out."""
         attempts = self._attempts(retry)
         wait = self._connect_timeout
         if attempts is not None:
             wait = min(wait, max(self._ack_timeout, 1.0) * attempts)
-        if not self._wait_for_proxy(wait):
+        if not self.links.wait_live(wait):
             raise oslo_messaging.MessageDeliveryFailure(
                 "no zmq proxy reachable (%s)" % self.links.failure_reason()
             )
         self._window.acquire()
         msg_id = uuid.uuid4().hex
-        header["id"] = msg_id
-        pending = _Pending(wire.encode(wire.SEND, header, body), False, attempts)
+        header[wire.F_ID] = msg_id
+        header[wire.F_SEQ] = self._next_seq(header)
+        pending = _Pending(header, body, False, attempts)
+        if attempts is not None:
+            pending.delivered = threading.Event()
         self._io.call_soon(self._submit, msg_id, pending)
+        if pending.delivered is None:
+            return
+        bound = attempts * (self._settings.park_timeout + 1.0) + self._connect_timeout
+        if not pending.delivered.wait(bound):
+            pending.error = "no answer within %.0f s" % bound
+        if pending.error:
+            raise oslo_messaging.MessageDeliveryFailure(
+                "message %s could not be delivered: %s" % (msg_id, pending.error)
+            )
 
     def call(
         self,
@@ -121,20 +173,21 @@ class Sender:
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         msg_id = uuid.uuid4().hex
-        header["id"] = msg_id
-        header["r"] = 1
+        header[wire.F_ID] = msg_id
+        header[wire.F_CALL] = 1
+        header[wire.F_SEQ] = self._next_seq(header)
         if timeout is not None:
-            header["ttl"] = float(timeout)
+            header[wire.F_TTL] = float(timeout)
         replies = make_queue()
         self._waiters[msg_id] = replies
         try:
             first_wait = self._connect_timeout if deadline is None else timeout
-            if not self._wait_for_proxy(first_wait):
+            if not self.links.wait_live(first_wait):
                 raise oslo_messaging.MessagingTimeout(
                     "Timed out waiting for a reply to message ID %s: no zmq proxy reachable "
                     "(%s)" % (msg_id, self.links.failure_reason())
                 )
-            pending = _Pending(wire.encode(wire.SEND, header, body), True, self._attempts(retry))
+            pending = _Pending(header, body, True, self._attempts(retry))
             self._io.call_soon(self._submit, msg_id, pending)
             return self._wait_reply(msg_id, replies, deadline, monitor_timeout, header)
         finally:
@@ -157,8 +210,8 @@ class Sender:
             if kind == "unroutable":
                 raise oslo_messaging.MessageUndeliverable(
                     oslo_messaging.MessageDeliveryFailure(header),
-                    request.get("ex"),
-                    request.get("t"),
+                    request.get(wire.F_EXCHANGE),
+                    request.get(wire.F_TOPIC),
                     None,
                 )
             if kind == "undeliverable":
@@ -169,12 +222,12 @@ class Sender:
                 continue
             if monitor_timeout:
                 monitor_deadline = time.monotonic() + monitor_timeout
-            if header.get("hb"):
+            if header.get(wire.F_HB):
                 continue
             return rpc_common.jsonutils.loads(body) if body else {}
 
     def flush(self, timeout: float) -> int:
-        """Wait until every cast is acknowledged or timeout; return what is left."""
+        """Wait until every cast is settled or timeout; return what is left."""
         deadline = time.monotonic() + timeout
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -186,25 +239,34 @@ class Sender:
     # -- loop context ----------------------------------------------------------
     def _submit(self, msg_id: str, pending: _Pending) -> None:
         self._inflight[msg_id] = pending
-        self._transmit(msg_id, pending)
+        self._transmit(msg_id, pending, False)
 
-    def _transmit(self, msg_id: str, pending: _Pending) -> None:
-        if pending.max_attempts is not None and pending.attempts >= pending.max_attempts:
-            self._give_up(
-                msg_id, pending, "no acknowledgement after %d attempts" % pending.attempts
-            )
-            return
+    def _transmit(self, msg_id: str, pending: _Pending, counted: bool = True) -> None:
+        if counted and pending.max_attempts is not None:
+            if pending.attempts >= pending.max_attempts:
+                self._give_up(
+                    msg_id, pending, "no acknowledgement after %d attempts" % pending.attempts
+                )
+                return
+        if counted or not pending.attempts:
+            pending.attempts += 1
+        pending.tries += 1
+        header = pending.header
+        header[wire.F_TRY] = pending.tries
+        if pending.holder is not None:
+            header[wire.F_PIN] = pending.holder
+        else:
+            header.pop(wire.F_PIN, None)
         prefer = None
-        if pending.proxy is not None and pending.attempts:
+        if pending.proxy is not None and pending.tries > 1:
             prefer = (pending.proxy + 1) % len(self.links.endpoints)
-        idx = self.links.send_any(pending.frames, prefer)
-        pending.sent_at = time.monotonic()
-        pending.attempts += 1
+        idx = self.links.send_any(wire.encode(wire.SEND, header, pending.body), prefer)
         if idx is not None:
             pending.proxy = idx
-            # calls are not acknowledged (the reply is): once handed to a live
-            # proxy they are re-sent only if that proxy goes away
-            pending.acked = pending.is_call
+        if pending.is_call and idx is not None:
+            pending.resend_at = _NEVER  # re-sent only when its proxy goes away
+        else:
+            pending.resend_at = time.monotonic() + self._ack_timeout
 
     def _give_up(self, msg_id: str, pending: _Pending, reason: str, unroutable=False) -> None:
         self._inflight.pop(msg_id, None)
@@ -212,76 +274,111 @@ class Sender:
             waiter = self._waiters.get(msg_id)
             if waiter is not None:
                 waiter.put(("unroutable" if unroutable else "undeliverable", reason, None))
-        else:
-            self.lost += 1
-            LOG.error("zmq: dropping message %s: %s", msg_id, reason)
+            return
+        self.lost += 1
+        LOG.error("zmq: dropping message %s: %s", msg_id, reason)
+        pending.error = reason
+        self._window.release()
+        if pending.delivered is not None:
+            pending.delivered.set()
+
+    def _settled(self, msg_id: str, pending: _Pending) -> None:
+        del self._inflight[msg_id]
+        if not pending.is_call:
             self._window.release()
+            if pending.delivered is not None:
+                pending.delivered.set()
 
     def _forget(self, msg_id: str) -> None:
         self._inflight.pop(msg_id, None)
 
-    def _acked(self, msg_id: str, final: bool = False) -> None:
-        pending = self._inflight.get(msg_id)
-        if pending is None:
-            return
-        if pending.is_call and not final:
-            pending.acked = True
-            return
-        del self._inflight[msg_id]
-        if not pending.is_call:
-            self._window.release()
-
     def _on_message(self, idx: int, mtype: bytes, header: dict, body: bytes | None) -> None:
-        msg_id = header.get("id")
-        if not isinstance(msg_id, str):
-            return
-        if mtype in (wire.ACK, wire.STATUS):
-            status = header.get("st")
-            if status == "dropped":
-                pending = self._inflight.get(msg_id)
-                if pending is not None:
-                    why = header.get("why")
-                    self._give_up(
-                        msg_id, pending, "dropped by proxy: %s" % why, why == "no listener"
-                    )
-                return
-            if header.get("w"):
-                # parked at a busy listener: stop re-sending, keep the window slot
-                pending = self._inflight.get(msg_id)
-                if pending is not None:
-                    pending.acked = True
-                return
-            self._acked(msg_id)
+        if mtype == wire.ACK:
+            self._on_ack(header)
+        elif mtype == wire.STATUS:
+            self._on_status(header)
         elif mtype == wire.REPLY:
-            self._acked(msg_id, final=not header.get("hb"))
+            msg_id = header.get(wire.F_ID)
+            if not header.get(wire.F_HB):
+                pending = self._inflight.get(msg_id)
+                if pending is not None and pending.is_call:
+                    del self._inflight[msg_id]
             waiter = self._waiters.get(msg_id)
             if waiter is not None:
                 waiter.put(("reply", header, body))
 
+    def _on_ack(self, header: dict) -> None:
+        state = header.get(wire.F_STATE)
+        by = header.get(wire.F_BY)
+        if state == wire.WAITING:
+            ids = header.get(wire.F_IDS) or [header.get(wire.F_ID)]
+            until = time.monotonic() + self._settings.park_timeout
+            for msg_id in ids:
+                pending = self._inflight.get(msg_id)
+                if pending is None:
+                    continue
+                pending.resend_at = until
+                if not header.get(wire.F_COPIES, 1) > 1:
+                    pending.holder = by
+                if pending.delivered is not None:
+                    pending.delivered.set()  # it reached a listener: cast() may return
+            return
+        msg_id = header.get(wire.F_ID)
+        pending = self._inflight.get(msg_id)
+        if pending is None:
+            return
+        if state == wire.RELEASED:
+            if pending.holder == by:
+                pending.holder = None
+            for listeners in pending.taken.values():
+                listeners.discard(by)
+            pending.resend_at = time.monotonic() + self._ack_timeout
+            return
+        copies = header.get(wire.F_COPIES)
+        if not isinstance(copies, int) or copies <= 1:
+            self._settled(msg_id, pending)
+            return
+        listeners = pending.taken.setdefault(header.get(wire.F_TRY), set())
+        listeners.add(by)
+        if len(listeners) >= copies:
+            self._settled(msg_id, pending)
+
+    def _on_status(self, header: dict) -> None:
+        msg_id = header.get(wire.F_ID)
+        pending = self._inflight.get(msg_id)
+        if pending is None:
+            return
+        status = header.get(wire.F_STATUS)
+        if status == wire.DROPPED:
+            why = header.get(wire.F_WHY)
+            self._give_up(msg_id, pending, "dropped by proxy: %s" % why, why == wire.NO_LISTENER)
+        elif status == wire.BUSY:
+            pending.resend_at = time.monotonic() + BUSY_BACKOFF
+            pending.attempts -= 1  # the listener is there, only full: not a failed attempt
+        elif status == wire.HELD:
+            if pending.is_call:
+                pending.resend_at = _NEVER  # the reply will tell
+            else:
+                self._settled(msg_id, pending)
+        elif status == wire.ROUTED and not pending.is_call:
+            self._settled(msg_id, pending)
+
     def _on_proxy_down(self, idx: int) -> None:
-        self._io.call_later(_DOWN_GRACE, self._resend_after_down, idx)
+        self._io.call_later(DOWN_GRACE, self._resend_after_down, idx)
 
     def _resend_after_down(self, idx: int) -> None:
         for msg_id, pending in list(self._inflight.items()):
-            if pending.acked and not pending.is_call:
-                continue  # parked at a listener: its final ack comes via any proxy
-            if pending.proxy == idx and msg_id in self._inflight:
-                # acked calls too: their reply may have been lost with the proxy;
-                # the listener answers a duplicate with its cached reply
-                pending.acked = False
-                self._transmit(msg_id, pending)
+            if pending.proxy != idx or msg_id not in self._inflight:
+                continue
+            if not pending.is_call and pending.holder is not None:
+                continue  # waiting at a listener, which reports through any proxy
+            self._transmit(msg_id, pending)
 
     def _tick(self) -> None:
-        if self.links._closed:
+        if self.links.closed:
             return
         now = time.monotonic()
         for msg_id, pending in list(self._inflight.items()):
-            if pending.acked:
-                if not pending.is_call:
-                    continue
-                if pending.proxy is not None and not self.links.is_live(pending.proxy):
-                    pending.acked = False
-                    self._transmit(msg_id, pending)
-            elif now - pending.sent_at >= self._ack_timeout:
+            if now >= pending.resend_at and msg_id in self._inflight:
                 self._transmit(msg_id, pending)
-        self._io.call_later(_TICK, self._tick)
+        self._io.call_later(TICK, self._tick)

@@ -21,6 +21,10 @@ class Deduplicator:
         self._seen[msg_id] = now
         return False
 
+    def forget(self, msg_id: str) -> None:
+        """A released message: a copy that comes again is new here."""
+        self._seen.pop(msg_id, None)
+
     def _expire(self, now: float) -> None:
         seen = self._seen
         while seen:

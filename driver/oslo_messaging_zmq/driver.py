@@ -53,6 +53,11 @@ def load_security(opts) -> SecurityConfig:
         raise ZmqConfigError(
             "%s holds no secret key (use NAME.key_secret)" % opts.client_secret_key_file
         )
+    if "public" not in server:
+        raise ZmqConfigError(
+            "%s holds no public key: server_public_key_file must name the proxies' "
+            "NAME.key" % opts.server_public_key_file
+        )
     return SecurityConfig("curve", client, server["public"])
 
 
@@ -72,6 +77,7 @@ class ZmqDriver(base.BaseDriver):
         self._settings = LinkSettings(
             heartbeat_interval=opts.heartbeat_interval,
             proxy_timeout=opts.proxy_timeout,
+            ack_timeout=opts.ack_timeout,
             hwm=opts.socket_hwm,
             max_message_size=opts.max_message_size,
         )
@@ -98,7 +104,6 @@ class ZmqDriver(base.BaseDriver):
                     self._endpoints,
                     self._security,
                     self._settings,
-                    ack_timeout=opts.ack_timeout,
                     connect_timeout=opts.connect_timeout,
                     max_inflight=opts.max_inflight,
                     default_retries=opts.send_retries,
@@ -128,16 +133,20 @@ class ZmqDriver(base.BaseDriver):
         retry=None,
         transport_options=None,
     ):
-        header = {"k": wire.RPC, "ex": self._exchange(target), "t": target.topic}
+        header = {
+            wire.F_KIND: wire.RPC,
+            wire.F_EXCHANGE: self._exchange(target),
+            wire.F_TOPIC: target.topic,
+        }
         if target.fanout:
-            header["f"] = 1
+            header[wire.F_FANOUT] = 1
         elif target.server:
-            header["s"] = target.server
+            header[wire.F_SERVER] = target.server
         if wait_for_reply and getattr(transport_options, "at_least_once", False):
-            header["m"] = 1  # mandatory: fail fast instead of holding
-        payload = {"c": ctxt, "m": message}
+            header[wire.F_MANDATORY] = 1  # fail fast instead of holding
+        payload = {wire.B_CONTEXT: ctxt, wire.B_MESSAGE: message}
         if wait_for_reply and call_monitor_timeout:
-            payload["t"] = call_monitor_timeout
+            payload[wire.B_MONITOR_TIMEOUT] = call_monitor_timeout
         body = jsonutils.dump_as_bytes(payload)
         sender = self._get_sender()
         if not wait_for_reply:
@@ -152,8 +161,12 @@ class ZmqDriver(base.BaseDriver):
     def send_notification(self, target, ctxt, message, version, retry=None):
         if version >= 2.0:
             message = rpc_common.serialize_msg(message)
-        header = {"k": wire.NOTIFY, "ex": self._exchange(target), "t": target.topic}
-        body = jsonutils.dump_as_bytes({"c": ctxt, "m": message})
+        header = {
+            wire.F_KIND: wire.NOTIFY,
+            wire.F_EXCHANGE: self._exchange(target),
+            wire.F_TOPIC: target.topic,
+        }
+        body = jsonutils.dump_as_bytes({wire.B_CONTEXT: ctxt, wire.B_MESSAGE: message})
         self._get_sender().cast(header, body, retry)
 
     def _listen(self, targets, notifications: bool) -> ZmqListener:

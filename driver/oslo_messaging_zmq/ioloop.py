@@ -3,10 +3,12 @@
 libzmq sockets are not thread-safe, so no other thread touches them: callers
 queue closures with :meth:`IOLoop.call_soon` and the loop runs them.  The loop
 waits with ``select.select`` on the sockets' ZMQ_FD plus a wake-up pipe and
-only uses non-blocking socket calls.  Under eventlet monkey-patching
-``threading.Thread`` is a green thread and ``select.select`` is green, so the
-very same loop yields to the hub instead of freezing the process; without
-patching it is a plain OS thread.
+only uses non-blocking socket calls.  Without eventlet it is a plain OS
+thread waiting in ``poll(2)`` (no FD_SETSIZE limit: services with thousands of
+open files have descriptors above 1024).  Under eventlet monkey-patching
+``threading.Thread`` is a green thread, the wait is eventlet's green
+``select`` (served by the hub's epoll, no limit either) and a busy loop yields
+to the hub after every round, so other green threads keep running.
 """
 
 from __future__ import annotations
@@ -48,16 +50,19 @@ def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
         sock.send(frame, _LAST if i == last else _MORE, copy=False)
 
 
+def _eventlet_patched(module: str) -> bool:
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return False
+    return patcher.is_monkey_patched(module)
+
+
 def make_queue():
     """A lock-light C queue for cross-thread hand-offs, or a green-aware one
     when eventlet has patched threads (SimpleQueue.get would block the hub)."""
-    try:
-        from eventlet import patcher
-
-        if patcher.is_monkey_patched("thread"):
-            return queue.Queue()
-    except ImportError:
-        pass
+    if _eventlet_patched("thread"):
+        return queue.Queue()
     return queue.SimpleQueue()
 
 
@@ -175,28 +180,66 @@ class IOLoop:
             return max(0.0, self._timers[0][0] - time.monotonic())
         return None
 
+    def _fds(self) -> list[int]:
+        fds = [self._rfd]
+        for sock in self._sockets:
+            try:
+                fds.append(sock.getsockopt(zmq.FD))
+            except zmq.ZMQError:
+                continue
+        return fds
+
+    def _waiter(self) -> Callable[[float], None]:
+        """wait(seconds) until a descriptor is readable."""
+        if _eventlet_patched("select"):
+            green_select = select.select
+
+            def wait_green(timeout: float) -> None:
+                try:
+                    green_select(self._fds(), [], [], timeout)
+                except (OSError, ValueError):
+                    time.sleep(0.01)
+
+            return wait_green
+        poller = select.poll()
+        registered: set[int] = set()
+
+        def wait_poll(timeout: float) -> None:
+            fds = set(self._fds())
+            for fd in registered - fds:
+                poller.unregister(fd)
+            for fd in fds - registered:
+                poller.register(fd, select.POLLIN)
+            registered.clear()
+            registered.update(fds)
+            try:
+                poller.poll(int(timeout * 1000) + 1)
+            except OSError:
+                time.sleep(0.01)
+
+        return wait_poll
+
     def _run(self) -> None:
+        wait_for_fds = self._waiter()
+        yield_to_hub = None
+        if _eventlet_patched("thread"):
+            import eventlet
+
+            yield_to_hub = eventlet.sleep
         try:
             while self._running:
                 self._run_cmds()
                 wait = self._run_timers()
                 # read last: a send may consume the edge of ZMQ_FD, so EVENTS is
-                # re-checked after every batch of sends before sleeping in select
+                # re-checked after every batch of sends before sleeping
                 busy = self._read_sockets()
                 if busy or self._cmds or not self._running:
+                    if yield_to_hub is not None:
+                        yield_to_hub(0)
                     continue
-                fds = [self._rfd]
-                for sock in self._sockets:
-                    try:
-                        fds.append(sock.getsockopt(zmq.FD))
-                    except zmq.ZMQError:
-                        continue
                 if wait is None or wait > 1.0:
                     wait = 1.0
-                try:
-                    select.select(fds, [], [], wait)
-                except (OSError, ValueError):
-                    time.sleep(0.01)
+                wait_for_fds(wait)
         finally:
             for sock in list(self._sockets):
                 self.remove_socket(sock)

@@ -43,10 +43,39 @@ class SecurityConfig:
 
 @dataclass
 class LinkSettings:
+    """Timings of one transport; the delivery rules derive from these.
+
+    ``ack_timeout`` (option) is how long a sender waits for news of a cast
+    before it sends it again.  Derived, documented in driver/README.md:
+
+    * ``report_interval`` = ack_timeout/3: a listener tells the sender of each
+      message still waiting for a worker this often;
+    * ``park_timeout`` = 2 x ack_timeout: a sender sends a waiting message again
+      (to the same listener) when it heard nothing of it for this long;
+    * lease = ack_timeout: a listener does not run a message it could not report
+      for this long (see listener.py);
+    * ``replay_window`` = proxy_timeout + 2 x heartbeat_interval: acks and
+      replies sent through a proxy this recently are sent again through another
+      one when that proxy disconnects or stops answering.
+    """
+
     heartbeat_interval: float = 1.0
     proxy_timeout: float = 3.0
+    ack_timeout: float = 3.0
     hwm: int = 10000
     max_message_size: int = 64 * 1024 * 1024
+
+    @property
+    def report_interval(self) -> float:
+        return self.ack_timeout / 3
+
+    @property
+    def park_timeout(self) -> float:
+        return 2 * self.ack_timeout
+
+    @property
+    def replay_window(self) -> float:
+        return self.proxy_timeout + 2 * self.heartbeat_interval
 
 
 def describe_handshake_failure(event: int, value: int) -> str:
@@ -88,6 +117,7 @@ class ProxyLinks:
         self._socks: list[zmq.Socket | None] = [None] * len(endpoints)
         self._monitors: dict[zmq.Socket, int] = {}
         self.last_pong = [0.0] * len(endpoints)
+        self._was_live = [False] * len(endpoints)
         self.errors: list[str | None] = [None] * len(endpoints)
         self._live = threading.Event()
         self._closed = False
@@ -100,6 +130,10 @@ class ProxyLinks:
     def close(self) -> None:
         self._closed = True
         self.io.call_soon(self._close)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def is_live(self, idx: int) -> bool:
         return time.monotonic() - self.last_pong[idx] < self._settings.proxy_timeout
@@ -166,9 +200,19 @@ class ProxyLinks:
             if self._sec.mode == "curve":
                 security.configure_client(sock, self._sec.client_keys, self._sec.server_public)
             mon = sock.get_monitor_socket(_MONITOR_EVENTS)
+            try:
+                sock.connect(endpoint)
+            except zmq.ZMQError as exc:
+                # e.g. a host name that does not resolve: keep the other proxies,
+                # close this socket now (an open one would hang Context.term)
+                self.errors[idx] = "cannot connect: %s" % exc
+                LOG.error("zmq proxy %s: cannot connect: %s", endpoint, exc)
+                sock.disable_monitor()
+                mon.close(linger=0)
+                sock.close(linger=0)
+                continue
             self._monitors[mon] = idx
             self.io.add_socket(mon, lambda frames, m=mon: self._on_monitor(m, frames))
-            sock.connect(endpoint)
             self._socks[idx] = sock
             self.io.add_socket(sock, lambda frames, i=idx: self._on_frames(i, frames))
         self._heartbeat()
@@ -194,6 +238,16 @@ class ProxyLinks:
         if frames is not None:
             for idx in range(len(self.endpoints)):
                 self.send(idx, frames)
+        for idx in range(len(self.endpoints)):
+            if self._was_live[idx] and not self.is_live(idx):
+                self._was_live[idx] = False
+                LOG.warning(
+                    "zmq proxy %s stopped answering for %.1f s",
+                    self.endpoints[idx],
+                    self._settings.proxy_timeout,
+                )
+                if self._on_down is not None:
+                    self._on_down(idx)
         if not self.live_indices():
             self._live.clear()
         self.io.call_later(self._settings.heartbeat_interval, self._heartbeat)
@@ -211,6 +265,7 @@ class ProxyLinks:
             return
         was_live = self.is_live(idx)
         self.last_pong[idx] = time.monotonic()
+        self._was_live[idx] = True
         self.errors[idx] = None
         if not was_live:
             self._live.set()
@@ -232,7 +287,8 @@ class ProxyLinks:
             if self.last_pong[idx]:
                 LOG.info("lost connection to zmq proxy %s", self.endpoints[idx])
             self.last_pong[idx] = 0.0
-            if self._on_down is not None:
+            was_live, self._was_live[idx] = self._was_live[idx], False
+            if was_live and self._on_down is not None:
                 self._on_down(idx)
         else:
             reason = describe_handshake_failure(kind, value)

@@ -1,4 +1,21 @@
-"""Receiving side: RPC and notification listeners and their incoming messages."""
+"""Receiving side: RPC and notification listeners and their incoming messages.
+
+A cast, fanout copy or notification is acknowledged ("taken") when a worker
+takes it: oslo.messaging's RPC server calls acknowledge() right before
+dispatching, the notification server after dispatching.  Until then it is
+*waiting* here, and every ``ack_timeout/3`` the listener tells its sender so
+(one batched "waiting" ACK per sender), which keeps the sender from sending it
+elsewhere.  A copy that arrives again while one is waiting or taken is
+answered from that state, never queued twice.
+
+Lease: a listener that could not report for ``ack_timeout`` (its process was
+frozen, or it had no live proxy) may have been given up by its senders, who
+then send the message to another listener.  A worker that takes such a stale
+message does not run it: the message is *released* (its sender sends it again
+and whoever has it runs it once).  ``ack_timeout`` must stay below the proxies'
+``peer_timeout`` minus ``heartbeat_interval`` so that no other listener can
+have been chosen before the lease ends.
+"""
 
 from __future__ import annotations
 
@@ -19,58 +36,89 @@ from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
 
-_REPLY_RETRY_INTERVAL = 0.2
-_REPLY_RETRIES = 50
-# acks/replies sent through a proxy in this window are re-sent through another
-# proxy if that one disconnects (they may have died inside it)
-_RESEND_WINDOW = 2.0
-_REPLY_CACHE = 2000
-# Above this many received messages not yet taken by a worker (acknowledge()),
-# delivery acks are deferred until a worker takes them: the senders' in-flight
-# windows then bound the backlog (and its latency), not an unbounded queue.
-BACKLOG_MARK = 256
+REPLY_RETRY_INTERVAL = 0.2  # s between attempts to send a reply while no proxy is live
+REPLY_RETRIES = 50
+REPLY_CACHE_ENTRIES = 2000  # replies kept to answer a re-sent call
+REPLY_CACHE_BYTES = 32 * 1024 * 1024
+REPLAY_BYTES = 16 * 1024 * 1024  # acks/replies kept per proxy for replay
+WAITING_IDS_PER_ACK = 512
+
+
+class StaleMessage(Exception):
+    """Raised by acknowledge() for a message whose lease ran out (see module doc)."""
+
+
+class _Waiting:
+    """A message received and not yet taken by a worker."""
+
+    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "polled")
+
+    def __init__(self, idx, sender, attempt, copies, now):
+        self.idx = idx
+        self.sender = sender
+        self.attempt = attempt
+        self.copies = copies
+        self.signed_at = now
+        self.polled = False
 
 
 class _Settling:
     """acknowledge()/requeue() tell the listener a worker took the message."""
 
     _listener = None
+    _msg_id = None
     _settled = False
-    deferred_ack = None
 
-    def _settle(self) -> None:
-        if not self._settled and self._listener is not None:
+    def _take(self) -> None:
+        if self._settled or self._msg_id is None:
+            return
+        self._settled = True
+        self._listener.take(self._msg_id)
+
+    def _give_back(self) -> None:
+        if not self._settled and self._msg_id is not None:
             self._settled = True
-            self._listener.settled(self)
+            self._listener.release(self._msg_id)
 
 
 class NotificationIncoming(_Settling, base.IncomingMessage):
-    def __init__(self, listener, ctxt, message):
+    def __init__(self, listener, ctxt, message, msg_id):
         super().__init__(ctxt, message)
         self._listener = listener
+        self._msg_id = msg_id
 
     def acknowledge(self) -> None:
-        self._settle()
+        self._take()
 
     def requeue(self) -> None:
-        """Requeue is not supported (require_features(requeue=True) refuses it)."""
-        self._settle()
+        """Give the notification back: its sender delivers it again."""
+        self._give_back()
 
 
 class RpcIncoming(_Settling, base.RpcIncomingMessage):
-    def __init__(self, listener, ctxt, message, msg_id, reply_to, proxy, client_timeout):
+    def __init__(self, listener, ctxt, message, msg_id, reply_to, proxy, client_timeout, acked):
         super().__init__(ctxt, message, msg_id)
         self._listener = listener
+        self._msg_id = msg_id if acked else None
         self._reply_to = reply_to
         self._proxy = proxy
         self.client_timeout = client_timeout
 
     def acknowledge(self) -> None:
-        self._settle()
+        if self._msg_id is not None and not self._settled:
+            stale = self._listener.stale_for(self._msg_id)
+            if stale is not None:
+                self._give_back()
+                raise StaleMessage(
+                    "zmq: message %s waited %.1f s here without a live proxy to report it "
+                    "(process frozen?); released to its sender for delivery elsewhere, not "
+                    "executed here" % (self.msg_id, stale)
+                )
+        self._take()
 
     def requeue(self) -> None:
-        """Not supported."""
-        self._settle()
+        """Not supported (require_features(requeue=True) refuses it)."""
+        self._take()
 
     def reply(self, reply=None, failure=None) -> None:
         if self._reply_to is None:
@@ -78,14 +126,36 @@ class RpcIncoming(_Settling, base.RpcIncomingMessage):
         if failure is not None:
             failure = rpc_common.serialize_remote_exception(failure)
         body = jsonutils.dump_as_bytes({"result": reply, "failure": failure})
-        header = {"id": self.msg_id, "to": self._reply_to}
+        header = {wire.F_ID: self.msg_id, wire.F_TO: self._reply_to}
         self._listener.send_reply(wire.encode(wire.REPLY, header, body), self._proxy, self.msg_id)
 
     def heartbeat(self) -> None:
         if self._reply_to is None:
             return
-        header = {"id": self.msg_id, "to": self._reply_to, "hb": 1}
+        header = {wire.F_ID: self.msg_id, wire.F_TO: self._reply_to, wire.F_HB: 1}
         self._listener.send_reply(wire.encode(wire.REPLY, header), self._proxy)
+
+
+class _Replay:
+    """Acks and replies recently sent through one proxy, bounded in time and bytes."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque = collections.deque()
+        self.bytes = 0
+
+    def add(self, now: float, frames: list[bytes], window: float) -> None:
+        size = sum(map(len, frames))
+        self.items.append((now, frames, size))
+        self.bytes += size
+        items = self.items
+        while items and (now - items[0][0] > window or self.bytes > REPLAY_BYTES):
+            self.bytes -= items.popleft()[2]
+
+    def drain(self, now: float, window: float) -> list[list[bytes]]:
+        out = [frames for stamp, frames, _size in self.items if now - stamp <= window]
+        self.items.clear()
+        self.bytes = 0
+        return out
 
 
 class ZmqListener(base.PollStyleListener):
@@ -103,15 +173,16 @@ class ZmqListener(base.PollStyleListener):
     ) -> None:
         super().__init__()
         self._io = io
+        self._settings = settings
         self._targets = [list(t) for t in targets]
         self._dedup = dedup
         self._notifications = notifications
         self._incoming = make_queue()
-        self._outstanding = 0  # received, not yet acknowledged by a worker
-        self._deferred_ids: set[str] = set()
+        self._waiting: dict[str, _Waiting] = {}
         self._stopped = False
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
-        self._recent: list[collections.deque] = [collections.deque() for _endpoint in endpoints]
+        self._reply_bytes = 0
+        self._replay = [_Replay() for _endpoint in endpoints]
         self.links = ProxyLinks(
             io,
             endpoints,
@@ -123,101 +194,174 @@ class ZmqListener(base.PollStyleListener):
             self._on_proxy_down,
         )
         self.links.open()
+        io.call_soon(io.call_later, settings.report_interval, self._report_waiting)
 
     # -- loop context ----------------------------------------------------------
     def _ping(self) -> list[bytes] | None:
         if self._stopped:
             return None
-        return wire.encode(wire.REGISTER, {"targets": self._targets})
+        return wire.encode(wire.REGISTER, {wire.F_TARGETS: self._targets})
 
     def _on_message(self, idx: int, mtype: bytes, header: dict, body: bytes | None) -> None:
         if mtype != wire.DELIVER or self._stopped:
             return
-        msg_id = header.get("id")
-        sender = header.get("from")
-        if not isinstance(msg_id, str) or body is None:
+        msg_id = header.get(wire.F_ID)
+        sender = header.get(wire.F_FROM)
+        if not isinstance(msg_id, str) or body is None or not isinstance(sender, str):
             return
+        wants_ack = bool(header.get(wire.F_ACK))
+        attempt = header.get(wire.F_TRY)
+        copies = header.get(wire.F_COPIES)
         if self._dedup.seen(msg_id):
-            if msg_id in self._deferred_ids:
-                return  # queued here; its ack comes when the executor takes it
-            self._ack(idx, header, msg_id, sender)
-            cached = self._replies.get(msg_id)
-            if cached is not None:
-                self._send_tracked(cached, idx)
+            self._answer_copy(idx, msg_id, sender, wants_ack, attempt, copies)
             return
         try:
-            incoming = self._build(idx, header, msg_id, sender, body)
+            incoming = self._build(idx, header, msg_id, sender, body, wants_ack)
         except Exception as exc:
             LOG.error("zmq: undecodable message %s dropped (%s)", msg_id, type(exc).__name__)
-            self._ack(idx, header, msg_id, sender)
+            if wants_ack:
+                self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies)
             return
-        self._outstanding += 1
-        if header.get("a") and self._outstanding > BACKLOG_MARK:
-            incoming.deferred_ack = (idx, header, msg_id, sender)
-            self._deferred_ids.add(msg_id)
-            if isinstance(sender, str):
-                # tell the sender it is here (no re-send elsewhere), keep its slot
-                interim = {"id": msg_id, "to": sender, "w": 1}
-                self._send_tracked(wire.encode(wire.ACK, interim), idx)
+        if wants_ack:
+            now = time.monotonic()
+            self._waiting[msg_id] = _Waiting(idx, sender, attempt, copies, now)
         self._incoming.put(incoming)
-        if incoming.deferred_ack is None:
-            self._ack(idx, header, msg_id, sender)
 
-    def settled(self, incoming) -> None:
+    def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies) -> None:
+        """Another copy of a message this listener already has."""
+        waiting = self._waiting.get(msg_id)
+        if waiting is not None:
+            waiting.attempt, waiting.copies = attempt, copies
+            if wants_ack and self.links.is_live(idx):
+                waiting.signed_at = time.monotonic()
+            if wants_ack:
+                self._ack(idx, msg_id, sender, wire.WAITING, attempt, copies)
+            return
+        if wants_ack:
+            self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies)
+        cached = self._replies.get(msg_id)
+        if cached is not None:
+            self._send_tracked(cached, idx)
+
+    def _ack(self, idx, msg_id, sender, state, attempt=None, copies=None) -> None:
+        header = {wire.F_ID: msg_id, wire.F_TO: sender, wire.F_STATE: state}
+        if attempt is not None:
+            header[wire.F_TRY] = attempt
+        if copies is not None:
+            header[wire.F_COPIES] = copies
+        self._send_tracked(wire.encode(wire.ACK, header), idx)
+
+    def _report_waiting(self) -> None:
+        """Tell each sender which of its messages still wait for a worker here."""
+        if self.links.closed:
+            return
+        settings = self._settings
+        now = time.monotonic()
+        due: dict[tuple[int, str], list[str]] = {}
+        for msg_id, waiting in self._waiting.items():
+            if now - waiting.signed_at >= settings.report_interval:
+                due.setdefault((waiting.idx, waiting.sender), []).append(msg_id)
+        for (idx, sender), ids in due.items():
+            for start in range(0, len(ids), WAITING_IDS_PER_ACK):
+                chunk = ids[start : start + WAITING_IDS_PER_ACK]
+                header = {wire.F_ID: chunk[0], wire.F_IDS: chunk, wire.F_TO: sender}
+                header[wire.F_STATE] = wire.WAITING
+                via = self._send_tracked(wire.encode(wire.ACK, header), idx)
+                if via is not None:
+                    for msg_id in chunk:
+                        self._waiting[msg_id].signed_at = now
+        self._io.call_later(settings.report_interval, self._report_waiting)
+
+    def stale_for(self, msg_id: str) -> float | None:
+        """Seconds since the lease of a waiting message ended, or None (any thread)."""
+        waiting = self._waiting.get(msg_id)
+        if waiting is None:
+            return None
+        age = time.monotonic() - waiting.signed_at
+        return age if age > self._settings.ack_timeout else None
+
+    def take(self, msg_id: str) -> None:
         """A worker took the message (any thread)."""
-        self._io.call_soon(self._settle, incoming)
+        self._io.call_soon(self._settle, msg_id, wire.TAKEN)
 
-    def _settle(self, incoming) -> None:
-        self._outstanding -= 1
-        if incoming.deferred_ack is not None:
-            idx, header, msg_id, sender = incoming.deferred_ack
-            self._deferred_ids.discard(msg_id)
-            self._ack(idx, header, msg_id, sender)
+    def release(self, msg_id: str) -> None:
+        """The message is given back unexecuted (any thread)."""
+        self._io.call_soon(self._settle, msg_id, wire.RELEASED)
 
-    def _ack(self, idx: int, header: dict, msg_id: str, sender) -> None:
-        if header.get("a") and isinstance(sender, str):
-            self._send_tracked(wire.encode(wire.ACK, {"id": msg_id, "to": sender}), idx)
+    def _settle(self, msg_id: str, state: str) -> None:
+        waiting = self._waiting.pop(msg_id, None)
+        if waiting is None:
+            return
+        if state == wire.RELEASED:
+            self._dedup.forget(msg_id)
+        self._ack(waiting.idx, msg_id, waiting.sender, state, waiting.attempt, waiting.copies)
 
     def _send_tracked(self, frames: list[bytes], prefer: int) -> int | None:
         idx = self.links.send_any(frames, prefer)
         if idx is not None:
-            recent = self._recent[idx]
-            now = time.monotonic()
-            recent.append((now, frames))
-            while recent and now - recent[0][0] > _RESEND_WINDOW:
-                recent.popleft()
+            self._replay[idx].add(time.monotonic(), frames, self._settings.replay_window)
         return idx
 
     def _on_proxy_down(self, idx: int) -> None:
-        recent, self._recent[idx] = self._recent[idx], collections.deque()
-        now = time.monotonic()
-        for stamp, frames in recent:
-            if now - stamp <= _RESEND_WINDOW:
-                self._send_tracked(frames, (idx + 1) % len(self._recent))
+        """A proxy disconnected or stopped answering: what went through it in the
+        last moments may be stuck or lost there, so send it again elsewhere."""
+        if len(self._replay) < 2:
+            return
+        frames_list = self._replay[idx].drain(time.monotonic(), self._settings.replay_window)
+        for frames in frames_list:
+            self._send_tracked(frames, (idx + 1) % len(self._replay))
 
-    def _build(self, idx: int, header: dict, msg_id: str, sender, body: bytes):
+    def _build(self, idx, header, msg_id, sender, body, wants_ack):
         payload = jsonutils.loads(body)
-        ctxt = payload.get("c") or {}
-        message = payload.get("m")
+        ctxt = payload.get(wire.B_CONTEXT) or {}
+        message = payload.get(wire.B_MESSAGE)
         if self._notifications:
-            return NotificationIncoming(self, ctxt, rpc_common.deserialize_msg(message))
-        reply_to = sender if header.get("r") else None
-        return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, payload.get("t"))
+            return NotificationIncoming(self, ctxt, rpc_common.deserialize_msg(message), msg_id)
+        reply_to = sender if header.get(wire.F_CALL) else None
+        monitor = payload.get(wire.B_MONITOR_TIMEOUT)
+        return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, monitor, wants_ack)
 
     def send_reply(self, frames: list[bytes], proxy: int, msg_id: str | None = None) -> None:
         self._io.call_soon(self._send_reply, frames, proxy, 0, msg_id)
 
     def _send_reply(self, frames: list[bytes], proxy: int, attempt: int, msg_id=None) -> None:
-        if msg_id is not None:
-            self._replies[msg_id] = frames
-            while len(self._replies) > _REPLY_CACHE:
-                self._replies.popitem(last=False)
+        if msg_id is not None and attempt == 0:
+            self._cache_reply(msg_id, frames)
         if self._send_tracked(frames, proxy) is not None:
             return
-        if attempt >= _REPLY_RETRIES:
+        if attempt >= REPLY_RETRIES:
             LOG.error("zmq: reply could not be sent, no live proxy")
             return
-        self._io.call_later(_REPLY_RETRY_INTERVAL, self._send_reply, frames, proxy, attempt + 1)
+        self._io.call_later(REPLY_RETRY_INTERVAL, self._send_reply, frames, proxy, attempt + 1)
+
+    def _cache_reply(self, msg_id: str, frames: list[bytes]) -> None:
+        size = sum(map(len, frames))
+        if size > REPLY_CACHE_BYTES // 4:
+            return
+        replies = self._replies
+        replies[msg_id] = frames
+        self._reply_bytes += size
+        while replies and (
+            len(replies) > REPLY_CACHE_ENTRIES or self._reply_bytes > REPLY_CACHE_BYTES
+        ):
+            _old, old_frames = replies.popitem(last=False)
+            self._reply_bytes -= sum(map(len, old_frames))
+
+    def _release_unpolled(self, items: list) -> None:
+        for incoming in items:
+            msg_id = getattr(incoming, "_msg_id", None)
+            if msg_id is not None:
+                self._settle(msg_id, wire.RELEASED)
+
+    def _drain_incoming(self) -> list:
+        items = []
+        while True:
+            try:
+                item = self._incoming.get_nowait()
+            except queue.Empty:
+                return items
+            if item is not None:
+                items.append(item)
 
     # -- PollStyleListener -----------------------------------------------------
     @base.batch_poll_helper
@@ -232,11 +376,23 @@ class ZmqListener(base.PollStyleListener):
             except queue.Empty:
                 return None
             if item is not None:
+                if self._notifications and item._msg_id is not None:
+                    stale = self.stale_for(item._msg_id)
+                    if stale is not None:
+                        LOG.warning(
+                            "zmq: notification %s waited %.1f s without a live proxy to report "
+                            "it; released to its sender, not processed here",
+                            item._msg_id,
+                            stale,
+                        )
+                        item._give_back()
+                        continue
                 return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
     def stop(self) -> None:
+        """Stop receiving; what was received is still handed out by poll()."""
         self._stopped = True
 
         def _unregister():
@@ -248,5 +404,7 @@ class ZmqListener(base.PollStyleListener):
         self._incoming.put(None)
 
     def cleanup(self) -> None:
+        """Close; casts nobody polled go back to their senders, who send them again."""
         self._stopped = True
+        self._io.call_soon(self._release_unpolled, self._drain_incoming())
         self.links.close()

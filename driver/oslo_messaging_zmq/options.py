@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from oslo_config import cfg
 
 DEFAULT_PROXY_PORT = 9501
@@ -177,37 +175,19 @@ proxy_opts = [
 ]
 
 
+def register_group(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(cfg.OptGroup(name=GROUP, title="ZeroMQ driver options"))
+    conf.register_opts(zmq_opts, group=GROUP)
+
+
 def register(conf: cfg.ConfigOpts, url=None):
     """Register the driver options; return a view where URL query parameters override."""
-    group = cfg.OptGroup(name=GROUP, title="ZeroMQ driver options")
-    conf.register_group(group)
-    conf.register_opts(zmq_opts, group=group)
-    apply_environment(conf)
+    register_group(conf)
     if url is None:
         return conf
     from oslo_messaging._drivers import common  # not needed (nor imported) by the proxy
 
     return common.ConfigOptsProxy(conf, url, GROUP)
-
-
-def env_name(opt_name: str, group: str = GROUP) -> str:
-    """oslo.config's environment variable name of an option: OS_<GROUP>__<OPT>."""
-    return "OS_%s__%s" % (group.upper(), opt_name.upper())
-
-
-def apply_environment(conf: cfg.ConfigOpts) -> None:
-    """Honour OS_OSLO_MESSAGING_ZMQ__<OPT> variables on a ConfigOpts never parsed.
-
-    oslo.config reads these variables itself once a ConfigOpts has been called
-    (parsed); a bare ConfigOpts (as in oslo.messaging's functional tests and in
-    scripts) ignores them, so they become the group's defaults here.
-    """
-    if getattr(conf, "_namespace", None) is not None:
-        return
-    for opt in zmq_opts:
-        value = os.environ.get(env_name(opt.dest))
-        if value is not None:
-            conf.set_default(opt.dest, opt.type(value), group=GROUP)
 
 
 def register_proxy(conf: cfg.ConfigOpts) -> None:

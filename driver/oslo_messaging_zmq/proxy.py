@@ -11,6 +11,7 @@ import argparse
 import errno
 import logging
 import os
+import random
 import signal
 import sys
 import time
@@ -22,7 +23,14 @@ from zmq.utils import z85
 from oslo_messaging_zmq import options, security, wire
 from oslo_messaging_zmq.health import HealthServer
 from oslo_messaging_zmq.ioloop import send_frames
-from oslo_messaging_zmq.routing import Counters, Held, HoldStore, RoutingTable, hold_keys_for
+from oslo_messaging_zmq.routing import (
+    ANY_POOL,
+    Counters,
+    Held,
+    HoldStore,
+    RoutingTable,
+    hold_keys_for,
+)
 
 LOG = logging.getLogger("oslo_messaging_zmq.proxy")
 
@@ -33,6 +41,7 @@ _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
 _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
+_PONG = wire.encode(wire.PONG, {})
 
 
 class Proxy:
@@ -160,9 +169,9 @@ class Proxy:
             raise
 
     def _status(self, ident: bytes, msg_id: str, status: str, why: str | None = None) -> None:
-        header = {"id": msg_id, "st": status}
+        header = {wire.F_ID: msg_id, wire.F_STATUS: status}
         if why:
-            header["why"] = why
+            header[wire.F_WHY] = why
         self._send(ident, wire.encode(wire.STATUS, header))
 
     # -- message handling ----------------------------------------------------------
@@ -183,18 +192,18 @@ class Proxy:
         if mtype == wire.HELLO:
             if ident in self.clients or len(self.clients) < _MAX_CLIENTS:
                 self.clients[ident] = now
-            self._send(ident, wire.encode(wire.PONG, {}))
+            self._send(ident, _PONG)
         elif mtype == wire.REGISTER:
             targets = wire.parse_targets(header)
             known = ident in self.table.peers
             new = self.table.register(ident, targets, now)
             if not known:
                 LOG.info("listener %s registered %d targets", ident.hex()[:12], len(targets))
-            self._send(ident, wire.encode(wire.PONG, {}))
+            self._send(ident, _PONG)
             for target in new:
                 self._flush_holds(ident, target)
         elif mtype == wire.UNREGISTER:
-            if self.table.unregister(ident) is not None:
+            if self.table.unregister(ident, now) is not None:
                 LOG.info("listener %s unregistered", ident.hex()[:12])
         elif mtype == wire.SEND:
             self._route(ident, header, body, now)
@@ -204,73 +213,153 @@ class Proxy:
             raise wire.WireError("unexpected type")
 
     def _relay(self, ident, mtype, header, body, now) -> None:
-        msg_id = wire.get_str(header, "id")
-        to = wire.get_str(header, "to")
-        try:
-            dest = bytes.fromhex(to)
-        except ValueError:
-            raise wire.WireError("bad to") from None
-        if not dest:
-            raise wire.WireError("bad to")
+        msg_id = wire.get_str(header, wire.F_ID)
+        dest = wire.get_ident(header, wire.F_TO)
         self.table.touch(ident, now)
-        out = {"id": msg_id}
+        out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
-            if header.get("hb"):
-                out["hb"] = 1
+            if header.get(wire.F_HB):
+                out[wire.F_HB] = 1
             self.counters.inc("replies")
         else:
-            if header.get("w"):
-                out["w"] = 1
+            state = header.get(wire.F_STATE, wire.TAKEN)
+            if state not in wire.ACK_STATES:
+                raise wire.WireError("bad state")
+            out[wire.F_STATE] = state
+            out[wire.F_BY] = ident.hex()
+            ids = wire.get_ids(header)
+            if ids is not None:
+                out[wire.F_IDS] = ids
+            for key in (wire.F_TRY, wire.F_COPIES):
+                value = header.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    out[key] = value
             self.counters.inc("acks")
         self._send(dest, wire.encode(mtype, out, body))
 
     def _route(self, ident: bytes, header: dict, body: bytes | None, now: float) -> None:
-        msg_id = wire.get_str(header, "id")
-        kind = header.get("k")
+        msg_id = wire.get_str(header, wire.F_ID)
+        kind = header.get(wire.F_KIND)
         if kind not in (wire.RPC, wire.NOTIFY) or body is None:
             raise wire.WireError("bad send")
-        exchange = wire.get_str(header, "ex")
-        topic = wire.get_str(header, "t")
-        server = wire.get_str(header, "s", required=False) or ""
-        fanout = bool(header.get("f")) and kind == wire.RPC
-        ttl = wire.get_num(header, "ttl", 0.0)
+        exchange = wire.get_str(header, wire.F_EXCHANGE)
+        topic = wire.get_str(header, wire.F_TOPIC)
         if not topic:
             raise wire.WireError("empty topic")
+        server = wire.get_str(header, wire.F_SERVER, required=False) or ""
+        ttl = wire.get_num(header, wire.F_TTL, 0.0)
+        seq = wire.get_seq(header)
+        if seq is None:
+            seq = random.getrandbits(32)
+        attempt = header.get(wire.F_TRY)
+        fanout = bool(header.get(wire.F_FANOUT)) and kind == wire.RPC
+        call = bool(header.get(wire.F_CALL)) and kind == wire.RPC and not fanout
         label = wire.target_label(kind, exchange, topic)
-        out = {"id": msg_id, "from": ident.hex()}
-        if header.get("r"):
-            out["r"] = 1
-        dests = self.table.route(kind, exchange, topic, server, fanout)
-        if fanout or len(dests) > 1:
-            sent = sum(self._send(d, wire.encode(wire.DELIVER, out, body)) for d in dests)
-            self.counters.inc("routed", label, sent)
-            self._status(ident, msg_id, "routed")
-            return
-        if not header.get("r"):
-            # casts/notifications are acknowledged end-to-end by the listener;
-            # a call's reply is its acknowledgement
-            out["a"] = 1
+        out = {wire.F_ID: msg_id, wire.F_FROM: ident.hex()}
+        if call:
+            out[wire.F_CALL] = 1  # the reply is the acknowledgement
+        else:
+            out[wire.F_ACK] = 1
+        if isinstance(attempt, int) and not isinstance(attempt, bool):
+            out[wire.F_TRY] = attempt
+        if kind == wire.NOTIFY:
+            self._route_notify(ident, msg_id, exchange, topic, label, out, body, seq, now)
+        elif fanout:
+            self._route_fanout(ident, msg_id, exchange, topic, label, out, body)
+        else:
+            pin = wire.get_ident(header, wire.F_PIN, required=False)
+            key = (kind, exchange, topic, server)
+            mandatory = bool(header.get(wire.F_MANDATORY))
+            self._route_one(ident, msg_id, key, label, out, body, seq, pin, ttl, mandatory, now)
+
+    def _route_one(self, ident, msg_id, key, label, out, body, seq, pin, ttl, mandatory, now):
+        _kind, exchange, topic, server = key
         frames = wire.encode(wire.DELIVER, out, body)
-        tried: set[bytes] = set()
         for _unused in range(4):
-            if not dests or dests[0] in tried:
+            members = self.table.rpc_members(exchange, topic, server)
+            if not members:
                 break
-            result = self._try_send(dests[0], frames)
+            dest = pin if pin is not None and pin in members else members.pick(seq)
+            result = self._try_send(dest, frames)
             if result == _SENT:
                 self.counters.inc("routed", label)
                 return
-            tried.add(dests[0])
-            if result == _GONE:
-                # the listener vanished: forget it until it registers again
-                self.table.unregister(dests[0])
-            # a busy listener stays registered; try the next one of the topic
-            dests = self.table.route(kind, exchange, topic, server, False)
-        if header.get("m"):
-            # mandatory (at_least_once): the sender wants to know now
+            if result == _BUSY:
+                # never hand it to another listener: a copy re-sent later must
+                # meet the listener this one would have reached
+                self.counters.inc("busy")
+                self._status(ident, msg_id, wire.BUSY)
+                return
+            # the listener vanished: forget it until it registers again
+            self.table.unregister(dest, now)
+            pin = None
+        if mandatory:
+            # at_least_once: the sender wants to know now
             self.counters.inc("dropped", label)
-            self._status(ident, msg_id, "dropped", "no listener")
+            self._status(ident, msg_id, wire.DROPPED, wire.NO_LISTENER)
             return
-        self._hold(ident, msg_id, (kind, exchange, topic, server), label, out, body, ttl, now)
+        self._hold(ident, msg_id, key, label, out, body, ttl, now)
+
+    def _send_copies(self, dests: list[bytes], out: dict, body) -> tuple[list[bytes], bool]:
+        """One DELIVER per listener, each telling how many copies exist."""
+        frames = wire.encode(wire.DELIVER, dict(out, **{wire.F_COPIES: len(dests)}), body)
+        sent, busy = [], False
+        for dest in dests:
+            result = self._try_send(dest, frames)
+            if result == _SENT:
+                sent.append(dest)
+            elif result == _BUSY:
+                busy = True
+            else:
+                self.table.unregister(dest, time.monotonic())
+        return sent, busy
+
+    def _route_fanout(self, ident, msg_id, exchange, topic, label, out, body) -> None:
+        dests = self.table.fanout_members(exchange, topic)
+        sent, busy = self._send_copies(dests, out, body)
+        self.counters.inc("routed", label, len(sent))
+        if busy:
+            # the sender sends it again later; who got it de-duplicates
+            self.counters.inc("busy")
+            self._status(ident, msg_id, wire.BUSY)
+        elif not dests:
+            self._status(ident, msg_id, wire.ROUTED)  # nobody listens: nothing to do
+        elif len(sent) < len(dests):
+            # a listener vanished: the sender re-sends at once to the ones left
+            self._status(ident, msg_id, wire.BUSY)
+
+    def _route_notify(self, ident, msg_id, exchange, topic, label, out, body, seq, now) -> None:
+        pools = self.table.notify_pools(exchange, topic)
+        dests = [members.pick(seq) for members in pools.values()]
+        sent, busy = self._send_copies(dests, out, body) if dests else ([], False)
+        self.counters.inc("routed", label, len(sent))
+        held = 0
+        empty = self.table.empty_pools(exchange, topic)
+        for pool in empty:
+            held += self._hold_copy((wire.NOTIFY, exchange, topic, pool), ident, label, out, body)
+        if not pools and not empty:
+            any_key = (wire.NOTIFY, exchange, topic, ANY_POOL)
+            held += self._hold_copy(any_key, ident, label, out, body, any_pool=True)
+        if busy or len(sent) < len(dests):
+            self.counters.inc("busy")
+            self._status(ident, msg_id, wire.BUSY)
+        elif not sent:
+            if held:
+                self._status(ident, msg_id, wire.HELD)
+            else:
+                self.counters.inc("dropped", label)
+                LOG.warning("dropped message %s for %s: hold store full", msg_id, label)
+                self._status(ident, msg_id, wire.DROPPED, "hold store full")
+
+    def _hold_copy(self, key, ident, label, out, body, any_pool=False) -> int:
+        """Hold one copy for a listener that may come; 1 if held."""
+        limit = self.opts.hold_ttl
+        size = len(body or b"") + 256
+        held = Held(time.monotonic() + limit, ident, out, body, size, set() if any_pool else None)
+        if limit > 0 and self.holds.hold(key, held):
+            self.counters.inc("held", label)
+            return 1
+        return 0
 
     def _hold(self, ident, msg_id, key, label, out, body, ttl, now) -> None:
         limit = self.opts.hold_ttl
@@ -279,17 +368,22 @@ class Proxy:
         held = Held(now + limit, ident, out, body, len(body or b"") + 256)
         if limit > 0 and self.holds.hold(key, held):
             self.counters.inc("held", label)
-            self._status(ident, msg_id, "held")
+            self._status(ident, msg_id, wire.HELD)
             return
-        why = "hold store full" if limit > 0 else "no listener"
+        why = "hold store full" if limit > 0 else wire.NO_LISTENER
         self.counters.inc("dropped", label)
         LOG.warning("dropped message %s for %s: %s", msg_id, label, why)
-        self._status(ident, msg_id, "dropped", why)
+        self._status(ident, msg_id, wire.DROPPED, why)
 
     def _flush_holds(self, ident: bytes, target) -> None:
-        for key in hold_keys_for(target):
-            for held in self.holds.take(key):
-                label = wire.target_label(key[0], key[1], key[2])
+        kind, exchange, topic, extra = target
+        batches = [(key, self.holds.take(key)) for key in hold_keys_for(target)]
+        if kind == wire.NOTIFY:
+            any_key = (kind, exchange, topic, ANY_POOL)
+            batches.append((any_key, self.holds.for_pool(any_key, extra)))
+        for key, held_list in batches:
+            label = wire.target_label(key[0], key[1], key[2])
+            for held in held_list:
                 if self._send(ident, wire.encode(wire.DELIVER, held.header, held.body)):
                     self.counters.inc("routed", label)
                     self.counters.inc("delivered_from_hold")
@@ -300,7 +394,7 @@ class Proxy:
     # -- housekeeping ----------------------------------------------------------------
     def maintenance(self) -> None:
         now = time.monotonic()
-        for ident in self.table.expire(now, self.opts.peer_timeout):
+        for ident in self.table.expire(now, self.opts.peer_timeout, self.opts.hold_ttl):
             LOG.info("listener %s timed out", ident.hex()[:12])
         for key, held in self.holds.expire(now):
             label = wire.target_label(key[0], key[1], key[2])
@@ -360,8 +454,11 @@ class Proxy:
             poller.register(self.zap, zmq.POLLIN)
         next_maintenance = 0.0
         next_reload = time.monotonic() + _KEY_RELOAD_INTERVAL
+        last_turn = time.monotonic()
         while not self._stop:
             events = dict(poller.poll(int(_MAINTENANCE_INTERVAL * 1000)))
+            self._check_stall(last_turn)
+            last_turn = time.monotonic()
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
@@ -381,6 +478,18 @@ class Proxy:
                 self._reload_keys = False
                 next_reload = now + _KEY_RELOAD_INTERVAL
         self.close()
+
+    def _check_stall(self, last_turn: float) -> None:
+        """A proxy frozen (SIGSTOP, a VM pause) must not forget its listeners for
+        its own silence: their registrations wait in its sockets, unread."""
+        gap = time.monotonic() - last_turn - _MAINTENANCE_INTERVAL
+        if gap > self.opts.peer_timeout / 2:
+            now = time.monotonic()
+            self.table.touch_all(now)
+            for ident in self.clients:
+                self.clients[ident] = now
+            self.counters.inc("stalls")
+            LOG.warning("proxy was stalled for %.1f s; keeping its peers", gap)
 
     def close(self) -> None:
         for sock in (self.router, self.zap):

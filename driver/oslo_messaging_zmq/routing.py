@@ -3,10 +3,17 @@
 Everything here is soft state rebuilt from the listeners' periodic
 registrations, so several proxies can run side by side without sharing
 anything and a restarted proxy recovers within one heartbeat interval.
+
+Listener choice is a pure function of the membership and the sender's
+sequence number: the members of a target are kept sorted by routing id and a
+message with sequence ``seq`` goes to ``members[seq % len(members)]``.  Every
+proxy sees the same registrations, so a copy re-sent through another proxy
+reaches the same listener, whose de-duplication then recognises it.
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 from dataclasses import dataclass, field
 
@@ -14,6 +21,45 @@ from oslo_messaging_zmq import wire
 
 # (kind, exchange, topic, server-or-pool) as registered by a listener
 Target = tuple[str, str, str, str]
+
+# hold key of a notification sent while no pool of its topic was known: every
+# pool that registers within the hold TTL gets one copy
+ANY_POOL = "\x00any"
+
+
+class Members:
+    """Routing ids of the listeners of one target, sorted."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: list[bytes] = []
+
+    def add(self, ident: bytes) -> None:
+        ids = self.ids
+        at = bisect.bisect_left(ids, ident)
+        if at == len(ids) or ids[at] != ident:
+            ids.insert(at, ident)
+
+    def discard(self, ident: bytes) -> None:
+        ids = self.ids
+        at = bisect.bisect_left(ids, ident)
+        if at < len(ids) and ids[at] == ident:
+            del ids[at]
+
+    def __contains__(self, ident: bytes) -> bool:
+        ids = self.ids
+        at = bisect.bisect_left(ids, ident)
+        return at < len(ids) and ids[at] == ident
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self):
+        return iter(self.ids)
+
+    def pick(self, seq: int) -> bytes:
+        return self.ids[seq % len(self.ids)]
 
 
 @dataclass
@@ -23,15 +69,15 @@ class Peer:
 
 
 class RoutingTable:
-    """Listener registrations with round-robin selection."""
+    """Listener registrations, indexed for routing."""
 
     def __init__(self) -> None:
         self.peers: dict[bytes, Peer] = {}
-        # ordered "sets" (dict keys) of peer ids
-        self._topic: dict[tuple[str, str], dict[bytes, None]] = {}
-        self._server: dict[tuple[str, str, str], dict[bytes, None]] = {}
-        self._notify: dict[tuple[str, str], dict[str, dict[bytes, None]]] = {}
-        self._rr: dict[tuple, int] = {}
+        self._topic: dict[tuple[str, str], Members] = {}
+        self._server: dict[tuple[str, str, str], Members] = {}
+        self._notify: dict[tuple[str, str], dict[str, Members]] = {}
+        # notification pools whose last listener left: (exchange, topic) -> {pool: when}
+        self._empty_pools: dict[tuple[str, str], dict[str, float]] = {}
 
     # -- membership ----------------------------------------------------------
     def register(self, ident: bytes, targets: list[Target], now: float) -> list[Target]:
@@ -41,9 +87,11 @@ class RoutingTable:
             peer = self.peers[ident] = Peer(now)
         peer.last_seen = now
         wanted = set(targets)
+        if wanted == peer.targets:
+            return []
         for target in peer.targets - wanted:
-            self._remove(ident, target)
-        new = [t for t in targets if t not in peer.targets]
+            self._remove(ident, target, now)
+        new = [t for t in wanted if t not in peer.targets]
         for target in new:
             self._add(ident, target)
         peer.targets = wanted
@@ -56,66 +104,77 @@ class RoutingTable:
         peer.last_seen = now
         return True
 
-    def unregister(self, ident: bytes) -> Peer | None:
+    def touch_all(self, now: float) -> None:
+        """After the proxy itself stalled: its peers were not silent, it was."""
+        for peer in self.peers.values():
+            peer.last_seen = now
+
+    def unregister(self, ident: bytes, now: float = 0.0) -> Peer | None:
         peer = self.peers.pop(ident, None)
         if peer is not None:
             for target in peer.targets:
-                self._remove(ident, target)
+                self._remove(ident, target, now)
         return peer
 
-    def expire(self, now: float, timeout: float) -> list[bytes]:
+    def expire(self, now: float, timeout: float, pool_memory: float) -> list[bytes]:
         gone = [i for i, p in self.peers.items() if now - p.last_seen > timeout]
         for ident in gone:
-            self.unregister(ident)
+            self.unregister(ident, now)
+        for key in list(self._empty_pools):
+            pools = self._empty_pools[key]
+            for pool in [p for p, when in pools.items() if now - when > pool_memory]:
+                del pools[pool]
+            if not pools:
+                del self._empty_pools[key]
         return gone
 
     def _add(self, ident: bytes, target: Target) -> None:
         kind, exchange, topic, extra = target
         if kind == wire.RPC:
-            self._topic.setdefault((exchange, topic), {})[ident] = None
+            self._topic.setdefault((exchange, topic), Members()).add(ident)
             if extra:
-                self._server.setdefault((exchange, topic, extra), {})[ident] = None
-        else:
-            self._notify.setdefault((exchange, topic), {}).setdefault(extra, {})[ident] = None
+                self._server.setdefault((exchange, topic, extra), Members()).add(ident)
+            return
+        key = (exchange, topic)
+        self._notify.setdefault(key, {}).setdefault(extra, Members()).add(ident)
+        empty = self._empty_pools.get(key)
+        if empty is not None:
+            empty.pop(extra, None)
+            if not empty:
+                del self._empty_pools[key]
 
-    def _remove(self, ident: bytes, target: Target) -> None:
+    def _remove(self, ident: bytes, target: Target, now: float) -> None:
         kind, exchange, topic, extra = target
         if kind == wire.RPC:
             _discard(self._topic, (exchange, topic), ident)
             if extra:
                 _discard(self._server, (exchange, topic, extra), ident)
-        else:
-            pools = self._notify.get((exchange, topic))
-            if pools is not None:
-                _discard(pools, extra, ident)
-                if not pools:
-                    del self._notify[(exchange, topic)]
+            return
+        key = (exchange, topic)
+        pools = self._notify.get(key)
+        if pools is None:
+            return
+        if _discard(pools, extra, ident):
+            self._empty_pools.setdefault(key, {})[extra] = now
+        if not pools:
+            del self._notify[key]
 
     # -- routing ---------------------------------------------------------------
-    def _pick(self, key: tuple, members: dict[bytes, None]) -> bytes:
-        idents = list(members)
-        turn = self._rr.get(key, 0)
-        self._rr[key] = turn + 1
-        return idents[turn % len(idents)]
-
-    def route(self, kind: str, exchange: str, topic: str, server: str, fanout: bool) -> list[bytes]:
-        """Listeners that must get one copy of a message (empty: nobody)."""
-        if kind == wire.NOTIFY:
-            pools = self._notify.get((exchange, topic))
-            if not pools:
-                return []
-            return [self._pick((exchange, topic, pool), m) for pool, m in pools.items()]
-        if fanout:
-            return list(self._topic.get((exchange, topic), ()))
+    def rpc_members(self, exchange: str, topic: str, server: str) -> Members | None:
         if server:
-            members = self._server.get((exchange, topic, server))
-            key: tuple = (exchange, topic, server)
-        else:
-            members = self._topic.get((exchange, topic))
-            key = (exchange, topic)
-        if not members:
-            return []
-        return [self._pick(key, members)]
+            return self._server.get((exchange, topic, server))
+        return self._topic.get((exchange, topic))
+
+    def fanout_members(self, exchange: str, topic: str) -> list[bytes]:
+        members = self._topic.get((exchange, topic))
+        return list(members) if members else []
+
+    def notify_pools(self, exchange: str, topic: str) -> dict[str, Members]:
+        return self._notify.get((exchange, topic)) or {}
+
+    def empty_pools(self, exchange: str, topic: str) -> list[str]:
+        """Pools of the topic that had listeners recently and have none now."""
+        return list(self._empty_pools.get((exchange, topic), ()))
 
     def listeners_by_label(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -126,12 +185,16 @@ class RoutingTable:
         return out
 
 
-def _discard(index: dict, key, ident: bytes) -> None:
+def _discard(index: dict, key, ident: bytes) -> bool:
+    """Remove ident from index[key]; True when that emptied (and deleted) the entry."""
     members = index.get(key)
-    if members is not None:
-        members.pop(ident, None)
-        if not members:
-            del index[key]
+    if members is None:
+        return False
+    members.discard(ident)
+    if not members:
+        del index[key]
+        return True
+    return False
 
 
 @dataclass
@@ -141,6 +204,8 @@ class Held:
     header: dict
     body: bytes | None
     size: int
+    # ANY_POOL entries: the pools that already got their copy
+    pools_done: set[str] | None = None
 
 
 class HoldStore:
@@ -169,16 +234,30 @@ class HoldStore:
         self.bytes -= sum(h.size for h in queue)
         return list(queue)
 
+    def for_pool(self, key: Target, pool: str) -> list[Held]:
+        """ANY_POOL entries not yet given to pool (they stay held for later pools)."""
+        queue = self._queues.get(key)
+        if not queue:
+            return []
+        out = []
+        for held in queue:
+            if held.pools_done is not None and pool not in held.pools_done:
+                held.pools_done.add(pool)
+                out.append(held)
+        return out
+
     def expire(self, now: float) -> list[tuple[Target, Held]]:
+        """Remove expired entries; return those that reached nobody."""
         out = []
         for key in list(self._queues):
             queue = self._queues[key]
             keep = collections.deque(h for h in queue if h.expiry > now)
             for held in queue:
                 if held.expiry <= now:
-                    out.append((key, held))
                     self.count -= 1
                     self.bytes -= held.size
+                    if not held.pools_done:
+                        out.append((key, held))
             if keep:
                 self._queues[key] = keep
             else:
@@ -187,14 +266,14 @@ class HoldStore:
 
 
 def hold_keys_for(target: Target) -> list[Target]:
-    """Held-message keys a newly registered listener target can take."""
+    """Held-message keys a newly registered listener target takes."""
     kind, exchange, topic, extra = target
     if kind == wire.RPC:
         keys = [(kind, exchange, topic, "")]
         if extra:
             keys.append((kind, exchange, topic, extra))
         return keys
-    return [(kind, exchange, topic, "")]
+    return [(kind, exchange, topic, extra)]
 
 
 class Counters:
@@ -207,11 +286,13 @@ class Counters:
         "delivered_from_hold",
         "dropped",
         "expired",
+        "busy",
         "malformed",
         "acks",
         "replies",
         "auth_denied",
         "auth_allowed",
+        "stalls",
     )
     PER_TARGET = ("routed", "held", "dropped")
 

@@ -5,11 +5,55 @@ message of three or four frames::
 
     [MAGIC, TYPE, HEADER, BODY?]
 
-MAGIC is b"OMZ\\x01" (protocol version 1), TYPE one byte (see the constants
-below), HEADER a msgpack map with short string keys and scalar values that the
-proxy reads to route, BODY the opaque payload (JSON of context + message)
-which the proxy never decodes nor logs.  On the ROUTER side the routing id of
-the peer is prepended by libzmq.
+MAGIC is b"OMZ\\x02" (protocol version 2), TYPE one byte, HEADER a msgpack map
+whose keys are the field names below, BODY the opaque payload (JSON of context
+and message) that the proxy never decodes nor logs.  On the ROUTER side libzmq
+prepends the routing id of the peer.  Routing ids travel in headers as hex.
+
+Header fields, one meaning each (``F_*`` constants):
+
+=========  ========  =====================================================  ==================
+field      type      meaning                                                in
+=========  ========  =====================================================  ==================
+id         str       message id (uuid4 hex), the key of de-duplication      S D A P T
+kind       str       target kind: "r" RPC, "n" notification                 S
+exchange   str       exchange (``<vhost>/<exchange>`` with a virtual host)  S
+topic      str       topic; notifications ``<topic>.<priority>``            S
+server     str       RPC server of a direct message                         S
+fanout     1         RPC fanout: one copy to every listener of the topic    S
+call       1         the sender waits for a REPLY                           S D
+mandatory  1         refuse (status dropped) instead of holding             S
+ttl        float     s the proxy may hold it (a call's timeout)             S
+seq        int       the sender's sequence number for this target: picks    S
+                     the listener (same seq, same listener, on every proxy)
+pin        str       a listener that already has the message (hex id)       S
+try        int       attempt number of this copy, echoed in its ACK         S D A
+copies     int       DELIVER: copies the proxy handed out for this attempt  D A
+                     (fanout, notification pools); echoed in the ACK
+from       str       sender's routing id                                    D
+ack        1         the listener must acknowledge end-to-end               D
+to         str       routing id an ACK/REPLY is for                         A P
+by         str       routing id of the listener an ACK comes from (set by   A
+                     the proxy, never trusted from the peer)
+state      str       ACK state: "taken" (a worker has it: final),           A
+                     "waiting" (queued at the listener), "released"
+                     (not executed there: send it again)
+hb         1         REPLY is a call-monitor heartbeat, not the result      P
+status     str       STATUS: "routed" (multi-copy), "held", "dropped",      T
+                     "busy" (the listener's queue is full: retry later);
+                     "routed" only for a fanout nobody listens to
+why        str       reason of a dropped status                             T
+ids        [str]     a batched "waiting" ACK: every id it is about          A
+targets    [[4str]]  REGISTER: (kind, exchange, topic, server-or-pool)      R
+=========  ========  =====================================================  ==================
+
+Columns "in": S SEND, D DELIVER, A ACK, P REPLY, T STATUS, R REGISTER.
+HELLO, UNREGISTER and PONG carry an empty map.
+
+The BODY of SEND/DELIVER is JSON ``{"ctxt": …, "msg": …, "monitor": s?}``
+(``B_*``): the request context, the oslo.messaging message, and for calls with
+call-monitoring the caller's ``call_monitor_timeout``.  The BODY of a REPLY is
+JSON ``{"result": …, "failure": …}``.
 """
 
 from __future__ import annotations
@@ -18,25 +62,68 @@ from typing import Any
 
 import msgpack
 
-MAGIC = b"OMZ\x01"
+MAGIC = b"OMZ\x02"
 
 # peer -> proxy
 HELLO = b"H"  # client liveness ping (proxy answers PONG)
 REGISTER = b"R"  # listener: full list of its targets; doubles as heartbeat
 UNREGISTER = b"U"  # listener going away
 SEND = b"S"  # a cast / call / notification
-ACK = b"A"  # end-to-end delivery ack (listener -> proxy -> sender)
+ACK = b"A"  # end-to-end delivery state (listener -> proxy -> sender)
 REPLY = b"P"  # call reply or call-monitor heartbeat (listener -> proxy -> caller)
 # proxy -> peer
 PONG = b"O"
 DELIVER = b"D"  # a message for a listener
-STATUS = b"T"  # proxy's own ack to a sender: routed / held / dropped
+STATUS = b"T"  # the proxy's own answer to a sender
 
 TYPES = frozenset({HELLO, REGISTER, UNREGISTER, SEND, ACK, REPLY, PONG, DELIVER, STATUS})
+
+F_ID = "id"
+F_KIND = "kind"
+F_EXCHANGE = "exchange"
+F_TOPIC = "topic"
+F_SERVER = "server"
+F_FANOUT = "fanout"
+F_CALL = "call"
+F_MANDATORY = "mandatory"
+F_TTL = "ttl"
+F_SEQ = "seq"
+F_PIN = "pin"
+F_FROM = "from"
+F_ACK = "ack"
+F_TO = "to"
+F_BY = "by"
+F_STATE = "state"
+F_HB = "hb"
+F_STATUS = "status"
+F_WHY = "why"
+F_COPIES = "copies"
+F_TRY = "try"
+F_TARGETS = "targets"
+F_IDS = "ids"
+
+B_CONTEXT = "ctxt"
+B_MESSAGE = "msg"
+B_MONITOR_TIMEOUT = "monitor"
+
+# ACK states
+TAKEN = "taken"
+WAITING = "waiting"
+RELEASED = "released"
+ACK_STATES = frozenset({TAKEN, WAITING, RELEASED})
+
+# STATUS values
+ROUTED = "routed"
+HELD = "held"
+DROPPED = "dropped"
+BUSY = "busy"
+NO_LISTENER = "no listener"
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NAME_LEN = 512
 MAX_TARGETS = 1024
+MAX_SEQ = 2**62
+MAX_IDS = 1024
 
 # target kinds used in registrations and messages
 RPC = "r"
@@ -103,9 +190,44 @@ def get_num(header: dict[str, Any], key: str, default: float = 0.0) -> float:
     return float(value)
 
 
+def get_seq(header: dict[str, Any]) -> int | None:
+    value = header.get(F_SEQ)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_SEQ:
+        raise WireError("bad seq")
+    return value
+
+
+def get_ident(header: dict[str, Any], key: str, required: bool = True) -> bytes | None:
+    """A routing id sent as hex (to / pin)."""
+    text = get_str(header, key, required)
+    if text is None:
+        return None
+    try:
+        ident = bytes.fromhex(text)
+    except ValueError:
+        raise WireError("bad %s" % key) from None
+    if not ident or len(ident) > 255:
+        raise WireError("bad %s" % key)
+    return ident
+
+
+def get_ids(header: dict[str, Any]) -> list[str] | None:
+    value = header.get(F_IDS)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_IDS:
+        raise WireError("bad ids")
+    for item in value:
+        if not isinstance(item, str) or len(item) > MAX_NAME_LEN:
+            raise WireError("bad ids")
+    return value
+
+
 def parse_targets(header: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Targets of a REGISTER: list of (kind, exchange, topic, server-or-pool)."""
-    raw = header.get("targets")
+    raw = header.get(F_TARGETS)
     if not isinstance(raw, list) or len(raw) > MAX_TARGETS:
         raise WireError("bad targets")
     out = []

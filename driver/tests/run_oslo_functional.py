@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "functional"))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, "functional"))
+sys.path.insert(0, _HERE)
 
 import harness  # noqa: E402
 
@@ -30,6 +32,9 @@ def _inner(report: str, pattern: str | None) -> int:
     import unittest
 
     import oslo_messaging.tests.functional as functional
+    import zmq_env
+
+    zmq_env.install()
 
     start_dir = os.path.dirname(functional.__file__)
     top = os.path.dirname(os.path.dirname(os.path.dirname(start_dir)))

@@ -1,21 +1,27 @@
-"""Two proxies, steady calls and casts, one proxy SIGKILLed mid-stream.
+"""Two proxies, steady calls and casts, one proxy SIGKILLed or hung (SIGSTOP) mid-stream.
 
-Every cast must be delivered exactly once and every call answered.
+Every cast must be delivered exactly once and every call answered.  The hang
+outlasts the clients' proxy_timeout and the proxies' peer_timeout, so clients
+re-send through the other proxy while the frozen one still holds the originals.
 """
 
 from __future__ import annotations
 
 import collections
+import signal
 import threading
 import time
 import uuid
 
 import oslo_messaging
+import pytest
 
-DURATION = 8.0  # seconds of traffic
 KILL_AT = 3.0  # seconds into the run
+HANG = 7.0  # s a hung proxy stays stopped (> proxy_timeout 3 s and peer_timeout 5 s)
+DURATION = {"kill": 8.0, "hang": KILL_AT + HANG + 4.0}  # seconds of traffic
 MAX_ITERATIONS = 4000  # per client thread, bounds the run on fast machines
 CLIENTS = 3
+CASTS_PER_CALL = 10  # many casts in flight inside the proxy when it fails
 
 
 class Recorder:
@@ -32,7 +38,8 @@ class Recorder:
         return key
 
 
-def test_kill_one_proxy_mid_stream(proxies, url, transports):
+@pytest.mark.parametrize("fault", ["kill", "hang"])
+def test_proxy_fault_mid_stream(proxies, url, transports, fault):
     topic = "fo-" + uuid.uuid4().hex
     recorders = [Recorder("s%d" % i) for i in range(2)]
     servers = []
@@ -51,7 +58,7 @@ def test_kill_one_proxy_mid_stream(proxies, url, transports):
     answered = collections.defaultdict(int)
     calls = collections.defaultdict(int)
     errors = []
-    stop_at = time.monotonic() + DURATION
+    stop_at = time.monotonic() + DURATION[fault]
 
     def _client(tid):
         client = oslo_messaging.get_rpc_client(
@@ -63,9 +70,12 @@ def test_kill_one_proxy_mid_stream(proxies, url, transports):
             try:
                 client.cast({}, "record", key=key)
                 sent[tid].append((tid, seq))
-                calls[tid] += 1
-                if client.call({}, "echo", key=key) == key:
-                    answered[tid] += 1
+                if seq % CASTS_PER_CALL == 0:
+                    calls[tid] += 1
+                    if client.call({}, "echo", key=key) == key:
+                        answered[tid] += 1
+                else:
+                    time.sleep(0.002)
             except Exception as exc:  # counted, asserted below
                 errors.append(repr(exc))
             seq += 1
@@ -78,10 +88,16 @@ def test_kill_one_proxy_mid_stream(proxies, url, transports):
     victim = max(proxies, key=lambda p: p.metrics()["counters"]["routed"])
     survivor = next(p for p in proxies if p is not victim)
     before = survivor.metrics()["counters"]["routed"]
-    victim.kill()
+    if fault == "kill":
+        victim.kill()
+    else:
+        victim.proc.send_signal(signal.SIGSTOP)
     killed_at = time.monotonic()
+    if fault == "hang":
+        time.sleep(HANG)
+        victim.proc.send_signal(signal.SIGCONT)
     for thread in threads:
-        thread.join(DURATION + 60)
+        thread.join(DURATION[fault] + 60)
     assert not any(t.is_alive() for t in threads)
 
     expected = sorted(k for keys in sent.values() for k in keys)

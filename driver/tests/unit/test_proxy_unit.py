@@ -1,51 +1,189 @@
-"""The proxy's message handling without network peers."""
+"""The proxy's message handling, with its socket sends captured.
+
+A real ROUTER cannot be made to answer "queue full" or "peer gone" on demand,
+so _try_send is replaced by a recorder that returns what each test asks for.
+"""
+
+import time
 
 import pytest
 from oslo_config import cfg
 
-from oslo_messaging_zmq import options, wire
+from oslo_messaging_zmq import options, proxy, wire
 from oslo_messaging_zmq.proxy import Proxy
 
 
+class RecordingProxy(Proxy):
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.sent = []  # (ident, type, header)
+        self.result = {}  # ident -> proxy._SENT / _BUSY / _GONE (default sent)
+
+    def _try_send(self, ident, frames):
+        result = self.result.get(ident, proxy._SENT)
+        if result == proxy._SENT:
+            mtype, header, _body = wire.decode(frames)
+            self.sent.append((ident, mtype, header))
+        return result
+
+    def to(self, ident, mtype=None):
+        return [h for i, t, h in self.sent if i == ident and (mtype is None or t == mtype)]
+
+
 @pytest.fixture
-def proxy():
+def prx():
     conf = cfg.ConfigOpts()
     options.register_proxy(conf)
     conf([], project="test")
     conf.set_override("security_mode", "plain", group="zmq_proxy")
-    instance = Proxy(conf.zmq_proxy)
+    conf.set_override("hold_ttl", 30, group="zmq_proxy")
+    instance = RecordingProxy(conf.zmq_proxy)
     yield instance
     instance.close()
 
 
-def test_malformed_counted_not_raised(proxy):
+def _send(prx, sender=b"client", **fields):
+    header = {wire.F_ID: "m", wire.F_KIND: wire.RPC, wire.F_EXCHANGE: "ex", wire.F_TOPIC: "t"}
+    header.update(fields)
+    prx.handle([sender, *wire.encode(wire.SEND, header, b"{}")])
+
+
+def _register(prx, ident, *targets):
+    prx.handle([ident, *wire.encode(wire.REGISTER, {wire.F_TARGETS: [list(t) for t in targets]})])
+
+
+def test_malformed_counted_not_raised(prx):
     for frames in ([b"id"], [b"id", b"junk", b"x", b"y"], [b"", *wire.encode(wire.HELLO, {})]):
-        proxy.handle(frames)
-    assert proxy.counters.total["malformed"] == 3
+        prx.handle(frames)
+    assert prx.counters.total["malformed"] == 3
 
 
-def test_send_without_listener_is_held_then_expires(proxy):
-    header = {"id": "m1", "k": "r", "ex": "ex", "t": "topic", "ttl": 0.01}
-    proxy.handle([b"client", *wire.encode(wire.SEND, header, b"{}")])
-    assert proxy.holds.count == 1
-    assert proxy.counters.targets["rpc/ex/topic"]["held"] == 1
-    import time
+def test_sequence_decides_the_listener(prx):
+    for name in (b"s2", b"s1", b"s3"):
+        _register(prx, name, (wire.RPC, "ex", "t", name.decode()))
+    for seq in range(6):
+        _send(prx, **{wire.F_ID: "m%d" % seq, wire.F_SEQ: seq})
+    got = {n: [h[wire.F_ID] for h in prx.to(n, wire.DELIVER)] for n in (b"s1", b"s2", b"s3")}
+    assert got == {b"s1": ["m0", "m3"], b"s2": ["m1", "m4"], b"s3": ["m2", "m5"]}
+    first = prx.to(b"s1", wire.DELIVER)[0]
+    assert first[wire.F_ACK] == 1 and first[wire.F_FROM] == b"client".hex()
 
+
+def test_pin_wins_while_the_pinned_listener_is_a_member(prx):
+    for name in (b"s1", b"s2"):
+        _register(prx, name, (wire.RPC, "ex", "t", name.decode()))
+    _send(prx, **{wire.F_SEQ: 0, wire.F_PIN: b"s2".hex()})
+    assert len(prx.to(b"s2", wire.DELIVER)) == 1
+    _send(prx, **{wire.F_ID: "x", wire.F_SEQ: 0, wire.F_PIN: b"zz".hex()})  # not a member
+    assert [h[wire.F_ID] for h in prx.to(b"s1", wire.DELIVER)] == ["x"]
+
+
+def test_busy_listener_is_never_replaced(prx):
+    for name in (b"s1", b"s2"):
+        _register(prx, name, (wire.RPC, "ex", "t", name.decode()))
+    prx.result[b"s1"] = proxy._BUSY
+    _send(prx, **{wire.F_SEQ: 0})
+    assert prx.to(b"s2", wire.DELIVER) == []
+    assert prx.to(b"client", wire.STATUS) == [{wire.F_ID: "m", wire.F_STATUS: wire.BUSY}]
+    assert prx.holds.count == 0
+
+
+def test_gone_listener_is_forgotten_and_the_next_chosen(prx):
+    for name in (b"s1", b"s2"):
+        _register(prx, name, (wire.RPC, "ex", "t", name.decode()))
+    prx.result[b"s1"] = proxy._GONE
+    _send(prx, **{wire.F_SEQ: 0})
+    assert len(prx.to(b"s2", wire.DELIVER)) == 1
+    assert b"s1" not in prx.table.peers
+
+
+def test_fanout_copies_count_and_nobody(prx):
+    _send(prx, **{wire.F_FANOUT: 1, wire.F_TRY: 2})
+    assert prx.to(b"client", wire.STATUS) == [{wire.F_ID: "m", wire.F_STATUS: wire.ROUTED}]
+    for name in (b"s1", b"s2"):
+        _register(prx, name, (wire.RPC, "ex", "t", name.decode()))
+    _send(prx, **{wire.F_ID: "f", wire.F_FANOUT: 1, wire.F_TRY: 2})
+    for name in (b"s1", b"s2"):
+        (copy,) = prx.to(name, wire.DELIVER)
+        assert copy[wire.F_COPIES] == 2 and copy[wire.F_TRY] == 2 and copy[wire.F_ACK] == 1
+    assert len(prx.to(b"client", wire.STATUS)) == 1  # no status when copies went out
+    prx.result[b"s2"] = proxy._BUSY
+    _send(prx, **{wire.F_ID: "g", wire.F_FANOUT: 1})
+    assert prx.to(b"client", wire.STATUS)[-1] == {wire.F_ID: "g", wire.F_STATUS: wire.BUSY}
+
+
+def test_call_without_listener_held_then_expires(prx):
+    prx.opts.hold_ttl  # noqa: B018 - the option exists
+    _send(prx, **{wire.F_CALL: 1, wire.F_TTL: 0.01})
+    assert prx.holds.count == 1
+    assert prx.to(b"client", wire.STATUS) == [{wire.F_ID: "m", wire.F_STATUS: wire.HELD}]
+    assert prx.counters.targets["rpc/ex/t"]["held"] == 1
     time.sleep(0.02)
-    proxy.maintenance()
-    assert proxy.holds.count == 0
-    assert proxy.counters.total["expired"] == 1
-    snap = proxy.metrics()
-    assert snap["targets"]["rpc/ex/topic"]["dropped"] == 1
+    prx.maintenance()
+    assert prx.holds.count == 0
+    assert prx.counters.total["expired"] == 1
+    snap = prx.metrics()
+    assert snap["targets"]["rpc/ex/t"]["dropped"] == 1
     assert set(snap) >= {"counters", "held_now", "peers", "targets", "version", "rss_bytes"}
 
 
-def test_register_flushes_held_and_tracks_listeners(proxy):
-    header = {"id": "m2", "k": "r", "ex": "ex", "t": "topic"}
-    proxy.handle([b"client", *wire.encode(wire.SEND, header, b"{}")])
-    targets = {"targets": [["r", "ex", "topic", "srv"]]}
-    proxy.handle([b"server", *wire.encode(wire.REGISTER, targets)])
-    assert proxy.holds.count == 0
-    assert proxy.table.route("r", "ex", "topic", "", False) == [b"server"]
-    proxy.maintenance()
-    assert proxy.metrics()["targets"]["rpc/ex/topic"]["listeners"] == 1
+def test_mandatory_call_dropped_at_once(prx):
+    _send(prx, **{wire.F_CALL: 1, wire.F_MANDATORY: 1})
+    (status,) = prx.to(b"client", wire.STATUS)
+    assert status[wire.F_STATUS] == wire.DROPPED and status[wire.F_WHY] == wire.NO_LISTENER
+
+
+def test_register_flushes_held(prx):
+    _send(prx)
+    _register(prx, b"server", (wire.RPC, "ex", "t", "srv"))
+    assert prx.holds.count == 0
+    assert [h[wire.F_ID] for h in prx.to(b"server", wire.DELIVER)] == ["m"]
+    prx.maintenance()
+    assert prx.metrics()["targets"]["rpc/ex/t"]["listeners"] == 1
+
+
+def _notify(prx, msg_id):
+    _send(prx, **{wire.F_ID: msg_id, wire.F_KIND: wire.NOTIFY, wire.F_TOPIC: "n.info"})
+
+
+def test_notification_before_any_pool_reaches_every_pool(prx):
+    _notify(prx, "early")
+    assert prx.to(b"client", wire.STATUS)[-1][wire.F_STATUS] == wire.HELD
+    _register(prx, b"p1", (wire.NOTIFY, "ex", "n.info", "pool1"))
+    _register(prx, b"p2", (wire.NOTIFY, "ex", "n.info", "pool2"))
+    _register(prx, b"p1b", (wire.NOTIFY, "ex", "n.info", "pool1"))  # same pool: no second copy
+    assert [len(prx.to(i, wire.DELIVER)) for i in (b"p1", b"p2", b"p1b")] == [1, 1, 0]
+
+
+def test_notification_for_a_pool_gone_is_held_for_it(prx):
+    _register(prx, b"p1", (wire.NOTIFY, "ex", "n.info", "pool1"))
+    _register(prx, b"p2", (wire.NOTIFY, "ex", "n.info", "pool2"))
+    prx.handle([b"p2", *wire.encode(wire.UNREGISTER, {})])
+    _notify(prx, "n1")
+    (copy,) = prx.to(b"p1", wire.DELIVER)
+    assert copy[wire.F_COPIES] == 1
+    assert prx.holds.count == 1 and prx.counters.targets["notify/ex/n.info"]["held"] == 1
+    _register(prx, b"p2new", (wire.NOTIFY, "ex", "n.info", "pool2"))
+    assert [h[wire.F_ID] for h in prx.to(b"p2new", wire.DELIVER)] == ["n1"]
+    assert prx.holds.count == 0
+
+
+def test_ack_relay_names_the_listener_and_keeps_batch_ids(prx):
+    ack = {wire.F_ID: "a", wire.F_TO: b"client".hex(), wire.F_STATE: wire.WAITING}
+    ack.update({wire.F_IDS: ["a", "b"], wire.F_BY: "forged", wire.F_TRY: 3})
+    prx.handle([b"srv", *wire.encode(wire.ACK, ack)])
+    (relayed,) = prx.to(b"client", wire.ACK)
+    assert relayed[wire.F_BY] == b"srv".hex()
+    assert relayed[wire.F_IDS] == ["a", "b"] and relayed[wire.F_TRY] == 3
+    bad = dict(ack, **{wire.F_STATE: "eaten"})
+    prx.handle([b"srv", *wire.encode(wire.ACK, bad)])
+    assert prx.counters.total["malformed"] == 1
+
+
+def test_stall_keeps_peers(prx):
+    _register(prx, b"s1", (wire.RPC, "ex", "t", "s1"))
+    frozen_since = time.monotonic() - 2 * prx.opts.peer_timeout
+    prx.table.peers[b"s1"].last_seen = frozen_since
+    prx._check_stall(frozen_since)
+    prx.maintenance()
+    assert b"s1" in prx.table.peers and prx.counters.total["stalls"] == 1

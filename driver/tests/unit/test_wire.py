@@ -52,3 +52,20 @@ def test_parse_targets():
 def test_target_label():
     assert wire.target_label(wire.RPC, "openstack", "compute") == "rpc/openstack/compute"
     assert wire.target_label(wire.NOTIFY, "nova", "n.info") == "notify/nova/n.info"
+
+
+def test_seq_ids_and_routing_ids():
+    assert wire.get_seq({}) is None
+    assert wire.get_seq({wire.F_SEQ: 7}) == 7
+    for bad in (-1, True, 1.5, wire.MAX_SEQ, "1"):
+        with pytest.raises(wire.WireError):
+            wire.get_seq({wire.F_SEQ: bad})
+    assert wire.get_ident({wire.F_TO: "ab01"}, wire.F_TO) == b"\xab\x01"
+    assert wire.get_ident({}, wire.F_PIN, required=False) is None
+    for bad in ("zz", "", "ab" * 300):
+        with pytest.raises(wire.WireError):
+            wire.get_ident({wire.F_TO: bad}, wire.F_TO)
+    assert wire.get_ids({wire.F_IDS: ["a", "b"]}) == ["a", "b"]
+    for bad in ("a", [1], ["a"] * (wire.MAX_IDS + 1)):
+        with pytest.raises(wire.WireError):
+            wire.get_ids({wire.F_IDS: bad})
