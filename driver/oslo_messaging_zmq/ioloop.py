@@ -30,6 +30,7 @@ import zmq
 LOG = logging.getLogger(__name__)
 
 _MAX_BURST = 256  # messages read from one socket before looking at the others
+STALL_MIN = 1.0  # s the loop may be late before it counts as a stall
 
 # The wake-up pipe is non-blocking; eventlet's green os.read/os.write would park
 # the caller on EAGAIN instead of returning, so the raw posix functions are used.
@@ -81,6 +82,9 @@ class IOLoop:
         self._running = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # the last time this loop did not run for longer than STALL_MIN seconds
+        # (process frozen, VM paused): (when it ran again, how long it was out)
+        self.last_stall: tuple[float, float] = (-1e9, 0.0)
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
@@ -226,8 +230,15 @@ class IOLoop:
             import eventlet
 
             yield_to_hub = eventlet.sleep
+        previous, allowed = time.monotonic(), 0.0
         try:
             while self._running:
+                now = time.monotonic()
+                late = now - previous - allowed
+                if late > STALL_MIN:
+                    self.last_stall = (now, late)
+                    LOG.warning("zmq I/O loop did not run for %.1f s", late)
+                previous, allowed = now, 0.0
                 self._run_cmds()
                 wait = self._run_timers()
                 # read last: a send may consume the edge of ZMQ_FD, so EVENTS is
@@ -239,6 +250,7 @@ class IOLoop:
                     continue
                 if wait is None or wait > 1.0:
                     wait = 1.0
+                allowed = wait
                 wait_for_fds(wait)
         finally:
             for sock in list(self._sockets):

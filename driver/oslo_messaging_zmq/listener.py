@@ -42,6 +42,9 @@ REPLY_CACHE_ENTRIES = 2000  # replies kept to answer a re-sent call
 REPLY_CACHE_BYTES = 32 * 1024 * 1024
 REPLAY_BYTES = 16 * 1024 * 1024  # acks/replies kept per proxy for replay
 WAITING_IDS_PER_ACK = 512
+# after the process was frozen for longer than the lease, casts read from the
+# sockets during this many seconds are released instead of run (see _on_message)
+THAW_QUARANTINE = 1.0
 
 
 class StaleMessage(Exception):
@@ -224,8 +227,19 @@ class ZmqListener(base.PollStyleListener):
             return
         if wants_ack:
             now = time.monotonic()
+            if self._just_thawed(now):
+                # it may have sat in this frozen process's sockets while its sender
+                # gave up on this listener and sent it elsewhere: give it back
+                self._dedup.forget(msg_id)
+                self._ack(idx, msg_id, sender, wire.RELEASED, attempt, copies)
+                return
             self._waiting[msg_id] = _Waiting(idx, sender, attempt, copies, now)
         self._incoming.put(incoming)
+
+    def _just_thawed(self, now: float) -> bool:
+        """True right after this process was frozen longer than its lease."""
+        thawed_at, length = self._io.last_stall
+        return length > self._settings.ack_timeout and now - thawed_at < THAW_QUARANTINE
 
     def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies) -> None:
         """Another copy of a message this listener already has."""

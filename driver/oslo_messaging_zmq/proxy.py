@@ -58,6 +58,7 @@ class Proxy:
         self._allowed_mtime: float | None = None
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
+        self._version_logged = -1e9
         self.ctx = zmq.Context()
         self.zap: zmq.Socket | None = None
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -186,6 +187,23 @@ class Proxy:
             self._dispatch(ident, mtype, header, body)
         except wire.WireError:
             self.counters.inc("malformed")
+            self._check_version(ident, bytes(frames[1]))
+
+    def _check_version(self, ident: bytes, magic: bytes) -> None:
+        """Say so when a peer speaks another version of the protocol (a half-done upgrade)."""
+        if len(magic) != len(wire.MAGIC) or not magic.startswith(wire.MAGIC[:3]):
+            return
+        now = time.monotonic()
+        if magic == wire.MAGIC or now - self._version_logged < 60:
+            return
+        self._version_logged = now
+        LOG.error(
+            "peer %s speaks zmq protocol version %d, this proxy version %d: upgrade the driver "
+            "of every service together with the proxies; its messages are dropped",
+            ident.hex()[:12],
+            magic[3],
+            wire.MAGIC[3],
+        )
 
     def _dispatch(self, ident: bytes, mtype: bytes, header: dict, body: bytes | None) -> None:
         now = time.monotonic()

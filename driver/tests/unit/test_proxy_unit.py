@@ -187,3 +187,10 @@ def test_stall_keeps_peers(prx):
     prx._check_stall(frozen_since)
     prx.maintenance()
     assert b"s1" in prx.table.peers and prx.counters.total["stalls"] == 1
+
+
+def test_old_protocol_peer_is_named_in_the_log(prx, caplog):
+    frames = [b"old", b"OMZ\x01", wire.HELLO, wire.encode(wire.HELLO, {})[2]]
+    prx.handle(frames)
+    assert prx.counters.total["malformed"] == 1
+    assert "speaks zmq protocol version 1, this proxy version 2" in caplog.text
