@@ -54,15 +54,15 @@ class StaleMessage(Exception):
 class _Waiting:
     """A message received and not yet taken by a worker."""
 
-    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "polled")
+    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "expired")
 
     def __init__(self, idx, sender, attempt, copies, now):
         self.idx = idx
         self.sender = sender
         self.attempt = attempt
         self.copies = copies
-        self.signed_at = now
-        self.polled = False
+        self.signed_at = now  # the last time its sender could hear of it
+        self.expired = False  # its lease ran out: it was released, it must not run
 
 
 class _Settling:
@@ -71,17 +71,18 @@ class _Settling:
     _listener = None
     _msg_id = None
     _settled = False
+    wait_state = None  # the listener's _Waiting entry of this message
 
     def _take(self) -> None:
-        if self._settled or self._msg_id is None:
+        if self._settled or self.wait_state is None:
             return
         self._settled = True
-        self._listener.take(self._msg_id)
+        self._listener.take(self._msg_id, self.wait_state)
 
     def _give_back(self) -> None:
-        if not self._settled and self._msg_id is not None:
+        if not self._settled and self.wait_state is not None:
             self._settled = True
-            self._listener.release(self._msg_id)
+            self._listener.release(self._msg_id, self.wait_state)
 
 
 class NotificationIncoming(_Settling, base.IncomingMessage):
@@ -99,17 +100,17 @@ class NotificationIncoming(_Settling, base.IncomingMessage):
 
 
 class RpcIncoming(_Settling, base.RpcIncomingMessage):
-    def __init__(self, listener, ctxt, message, msg_id, reply_to, proxy, client_timeout, acked):
+    def __init__(self, listener, ctxt, message, msg_id, reply_to, proxy, client_timeout):
         super().__init__(ctxt, message, msg_id)
         self._listener = listener
-        self._msg_id = msg_id if acked else None
+        self._msg_id = msg_id
         self._reply_to = reply_to
         self._proxy = proxy
         self.client_timeout = client_timeout
 
     def acknowledge(self) -> None:
-        if self._msg_id is not None and not self._settled:
-            stale = self._listener.stale_for(self._msg_id)
+        if self.wait_state is not None and not self._settled:
+            stale = self._listener.stale_for(self.wait_state)
             if stale is not None:
                 self._give_back()
                 raise StaleMessage(
@@ -233,7 +234,8 @@ class ZmqListener(base.PollStyleListener):
                 self._dedup.forget(msg_id)
                 self._ack(idx, msg_id, sender, wire.RELEASED, attempt, copies)
                 return
-            self._waiting[msg_id] = _Waiting(idx, sender, attempt, copies, now)
+            incoming.wait_state = _Waiting(idx, sender, attempt, copies, now)
+            self._waiting[msg_id] = incoming.wait_state
         self._incoming.put(incoming)
 
     def _just_thawed(self, now: float) -> bool:
@@ -245,9 +247,13 @@ class ZmqListener(base.PollStyleListener):
         """Another copy of a message this listener already has."""
         waiting = self._waiting.get(msg_id)
         if waiting is not None:
+            now = time.monotonic()
+            if now - waiting.signed_at > self._settings.ack_timeout:
+                self._expire(msg_id, waiting)  # a sender may have given it to another
+                return
             waiting.attempt, waiting.copies = attempt, copies
             if wants_ack and self.links.is_live(idx):
-                waiting.signed_at = time.monotonic()
+                waiting.signed_at = now
             if wants_ack:
                 self._ack(idx, msg_id, sender, wire.WAITING, attempt, copies)
             return
@@ -272,8 +278,13 @@ class ZmqListener(base.PollStyleListener):
         settings = self._settings
         now = time.monotonic()
         due: dict[tuple[int, str], list[str]] = {}
-        for msg_id, waiting in self._waiting.items():
-            if now - waiting.signed_at >= settings.report_interval:
+        for msg_id, waiting in list(self._waiting.items()):
+            age = now - waiting.signed_at
+            if age > settings.ack_timeout:
+                # this loop did not run for its lease (process frozen): too late to
+                # report, its sender may have given it to another listener
+                self._expire(msg_id, waiting)
+            elif age >= settings.report_interval:
                 due.setdefault((waiting.idx, waiting.sender), []).append(msg_id)
         for (idx, sender), ids in due.items():
             for start in range(0, len(ids), WAITING_IDS_PER_ACK):
@@ -286,29 +297,36 @@ class ZmqListener(base.PollStyleListener):
                         self._waiting[msg_id].signed_at = now
         self._io.call_later(settings.report_interval, self._report_waiting)
 
-    def stale_for(self, msg_id: str) -> float | None:
-        """Seconds since the lease of a waiting message ended, or None (any thread)."""
-        waiting = self._waiting.get(msg_id)
-        if waiting is None:
-            return None
+    def stale_for(self, waiting: _Waiting) -> float | None:
+        """How long a message has been without a lease, or None if it may run (any thread).
+
+        Stricter than the loop's own expiry (0.8 x the lease) so that a message
+        judged fresh here is settled by the loop before the loop could expire it.
+        """
         age = time.monotonic() - waiting.signed_at
-        return age if age > self._settings.ack_timeout else None
+        if waiting.expired or age > 0.8 * self._settings.ack_timeout:
+            return age
+        return None
 
-    def take(self, msg_id: str) -> None:
+    def take(self, msg_id: str, waiting: _Waiting) -> None:
         """A worker took the message (any thread)."""
-        self._io.call_soon(self._settle, msg_id, wire.TAKEN)
+        self._io.call_soon(self._settle, msg_id, waiting, wire.TAKEN)
 
-    def release(self, msg_id: str) -> None:
+    def release(self, msg_id: str, waiting: _Waiting) -> None:
         """The message is given back unexecuted (any thread)."""
-        self._io.call_soon(self._settle, msg_id, wire.RELEASED)
+        self._io.call_soon(self._settle, msg_id, waiting, wire.RELEASED)
 
-    def _settle(self, msg_id: str, state: str) -> None:
-        waiting = self._waiting.pop(msg_id, None)
-        if waiting is None:
-            return
+    def _settle(self, msg_id: str, waiting: _Waiting, state: str) -> None:
+        if self._waiting.get(msg_id) is not waiting:
+            return  # expired (released) already
+        del self._waiting[msg_id]
         if state == wire.RELEASED:
             self._dedup.forget(msg_id)
         self._ack(waiting.idx, msg_id, waiting.sender, state, waiting.attempt, waiting.copies)
+
+    def _expire(self, msg_id: str, waiting: _Waiting) -> None:
+        waiting.expired = True
+        self._settle(msg_id, waiting, wire.RELEASED)
 
     def _send_tracked(self, frames: list[bytes], prefer: int) -> int | None:
         idx = self.links.send_any(frames, prefer)
@@ -333,7 +351,7 @@ class ZmqListener(base.PollStyleListener):
             return NotificationIncoming(self, ctxt, rpc_common.deserialize_msg(message), msg_id)
         reply_to = sender if header.get(wire.F_CALL) else None
         monitor = payload.get(wire.B_MONITOR_TIMEOUT)
-        return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, monitor, wants_ack)
+        return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, monitor)
 
     def send_reply(self, frames: list[bytes], proxy: int, msg_id: str | None = None) -> None:
         self._io.call_soon(self._send_reply, frames, proxy, 0, msg_id)
@@ -363,9 +381,8 @@ class ZmqListener(base.PollStyleListener):
 
     def _release_unpolled(self, items: list) -> None:
         for incoming in items:
-            msg_id = getattr(incoming, "_msg_id", None)
-            if msg_id is not None:
-                self._settle(msg_id, wire.RELEASED)
+            if incoming.wait_state is not None:
+                self._settle(incoming._msg_id, incoming.wait_state, wire.RELEASED)
 
     def _drain_incoming(self) -> list:
         items = []
@@ -390,8 +407,8 @@ class ZmqListener(base.PollStyleListener):
             except queue.Empty:
                 return None
             if item is not None:
-                if self._notifications and item._msg_id is not None:
-                    stale = self.stale_for(item._msg_id)
+                if self._notifications and item.wait_state is not None:
+                    stale = self.stale_for(item.wait_state)
                     if stale is not None:
                         LOG.warning(
                             "zmq: notification %s waited %.1f s without a live proxy to report "

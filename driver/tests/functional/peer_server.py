@@ -1,4 +1,10 @@
-"""An RPC server in its own process, for tests that kill it: peer_server.py URL TOPIC SERVER."""
+"""An RPC server in its own process, for tests that kill or freeze it.
+
+peer_server.py URL TOPIC SERVER [--green] [--record PATH] [--delay S] [--workers N]
+
+--record: every execution of record(value) appends "SERVER VALUE" to PATH with
+one os.write on an O_APPEND descriptor, so the record survives SIGKILL.
+"""
 
 import sys
 
@@ -7,6 +13,7 @@ if "--green" in sys.argv:
 
     eventlet.monkey_patch()
 
+import os  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -14,7 +21,20 @@ import harness  # noqa: E402
 import oslo_messaging  # noqa: E402
 
 
+def _flag(name, default=None):
+    if name in sys.argv:
+        return sys.argv[sys.argv.index(name) + 1]
+    return default
+
+
 class Endpoint:
+    def __init__(self, server, record_path, delay):
+        self.server = server
+        self.delay = delay
+        self.fd = None
+        if record_path:
+            self.fd = os.open(record_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
     def echo(self, ctxt, value):
         return value
 
@@ -22,13 +42,23 @@ class Endpoint:
         time.sleep(seconds)
         return seconds
 
+    def record(self, ctxt, value):
+        os.write(self.fd, ("%s %s\n" % (self.server, value)).encode())
+        if self.delay:
+            time.sleep(self.delay)
+
 
 def main() -> None:
     url, topic, server = sys.argv[1:4]
-    transport = oslo_messaging.get_rpc_transport(harness.new_conf(), url=url)
+    conf = harness.new_conf()
+    transport = oslo_messaging.get_rpc_transport(conf, url=url)
     target = oslo_messaging.Target(topic=topic, server=server)
     executor = "eventlet" if "--green" in sys.argv else "threading"
-    rpc = oslo_messaging.get_rpc_server(transport, target, [Endpoint()], executor=executor)
+    endpoint = Endpoint(server, _flag("--record"), float(_flag("--delay", "0")))
+    rpc = oslo_messaging.get_rpc_server(transport, target, [endpoint], executor=executor)
+    workers = _flag("--workers")
+    if workers:  # registered by the server; read when it starts
+        conf.set_override("executor_thread_pool_size", int(workers))
     rpc.start()
     time.sleep(0.5)  # registration reaches the proxies within one round trip
     print("ready", flush=True)

@@ -1,0 +1,115 @@
+"""Servers that die or freeze with casts queued at them: nothing lost, nothing run twice.
+
+Servers run as separate processes (peer_server.py) that append every executed
+cast to a record file (survives SIGKILL); the test counts by value.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+import uuid
+
+import harness
+import oslo_messaging
+
+
+def _records(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [line.split() for line in handle if line.strip()]
+
+
+def _executed(path):
+    return collections.Counter(int(value) for _server, value in _records(path))
+
+
+def _wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _kill(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_killed_server_gives_its_queue_to_another(url, transports, tmp_path):
+    topic = "kq-" + uuid.uuid4().hex
+    record = str(tmp_path / "record")
+    window = 30
+    slow = harness.start_peer(
+        url, topic, "slow", "--record", record, "--delay", "0.2", "--workers", "1"
+    )
+    replacement = None
+    try:
+        client = oslo_messaging.get_rpc_client(
+            transports(url + "&max_inflight=%d" % window), oslo_messaging.Target(topic=topic)
+        )
+        for value in range(window):  # fills the window: one runs, the others wait at "slow"
+            client.cast({}, "record", value=value)
+        time.sleep(1.0)
+        slow.send_signal(signal.SIGKILL)
+        slow.wait(10)
+        ran_before_kill = sum(_executed(record).values())
+        assert 0 < ran_before_kill < window
+        replacement = harness.start_peer(url, topic, "replacement", "--record", record)
+        started = time.monotonic()
+        for value in range(window, 2 * window):  # the window's slots came back
+            client.cast({}, "record", value=value)
+        assert time.monotonic() - started < 20
+        assert _wait_for(lambda: len(_executed(record)) >= 2 * window, 30)
+        time.sleep(1.5)  # late duplicates would show here
+        counts = _executed(record)
+        assert sorted(counts) == list(range(2 * window))
+        assert [v for v, n in counts.items() if n > 1] == []
+    finally:
+        _kill(slow)
+        if replacement is not None:
+            _kill(replacement)
+
+
+def test_frozen_server_does_not_run_what_went_elsewhere(url, transports, tmp_path):
+    """SIGSTOP one of two servers for longer than the proxies' peer_timeout while casts
+    are queued at it and in its sockets; after SIGCONT every cast ran exactly once."""
+    topic = "fz-" + uuid.uuid4().hex
+    record = str(tmp_path / "record")
+    frozen = harness.start_peer(
+        url, topic, "frozen", "--record", record, "--delay", "0.02", "--workers", "2"
+    )
+    steady = harness.start_peer(url, topic, "steady", "--record", record)
+    try:
+        client = oslo_messaging.get_rpc_client(transports(url), oslo_messaging.Target(topic=topic))
+        total = 0
+        for _unused in range(100):
+            client.cast({}, "record", value=total)
+            total += 1
+        frozen.send_signal(signal.SIGSTOP)
+        stop_at = time.monotonic() + 8.0  # > peer_timeout 5 s + heartbeat
+        while time.monotonic() < stop_at:
+            client.cast({}, "record", value=total)
+            total += 1
+            time.sleep(0.01)
+        frozen.send_signal(signal.SIGCONT)
+        for _unused in range(100):
+            client.cast({}, "record", value=total)
+            total += 1
+        assert _wait_for(lambda: len(_executed(record)) >= total, 40)
+        time.sleep(2.0)
+        counts = _executed(record)
+        by_server = collections.Counter(server for server, _value in _records(record))
+        assert sorted(counts) == list(range(total))
+        assert [v for v, n in counts.items() if n > 1] == []
+        assert by_server["frozen"] > 0 and by_server["steady"] > 0
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        _kill(frozen)
+        _kill(steady)
