@@ -85,6 +85,7 @@ class IOLoop:
         # the last time this loop did not run for longer than STALL_MIN seconds
         # (process frozen, VM paused): (when it ran again, how long it was out)
         self.last_stall: tuple[float, float] = (-1e9, 0.0)
+        self.turn_started = time.monotonic()
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
@@ -109,6 +110,14 @@ class IOLoop:
 
     def in_loop(self) -> bool:
         return threading.current_thread() is self._thread
+
+    def stalled_since(self, now: float) -> tuple[float, float]:
+        """last_stall, counting a stall that froze the current turn midway (loop context)."""
+        late = now - self.turn_started
+        if late > STALL_MIN and self.last_stall[0] < self.turn_started:
+            self.last_stall = (now, late)
+            LOG.warning("zmq I/O loop did not run for %.1f s", late)
+        return self.last_stall
 
     # -- scheduling (thread-safe) ---------------------------------------
     def call_soon(self, fn: Callable, *args) -> None:
@@ -239,6 +248,7 @@ class IOLoop:
                     self.last_stall = (now, late)
                     LOG.warning("zmq I/O loop did not run for %.1f s", late)
                 previous, allowed = now, 0.0
+                self.turn_started = now
                 self._run_cmds()
                 wait = self._run_timers()
                 # read last: a send may consume the edge of ZMQ_FD, so EVENTS is

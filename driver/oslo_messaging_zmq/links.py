@@ -9,6 +9,7 @@ shown to the user).
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -30,6 +31,9 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_DISCONNECTED
 )
+
+
+_CONNECTION_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT})
 
 
 @dataclass
@@ -88,6 +92,11 @@ def describe_handshake_failure(event: int, value: int) -> str:
         return (
             "security handshake failed (protocol error 0x%x): the client and the proxy "
             "disagree on security_mode (CURVE vs plain) or on the proxy's public key" % value
+        )
+    if value in _CONNECTION_ERRNOS:
+        return (
+            "connection closed during the handshake (%s): the proxy, or something between "
+            "(a load balancer, a firewall), dropped it" % errno.errorcode.get(value, value)
         )
     return "security handshake failed (errno %d): check security_mode and key files" % value
 

@@ -240,7 +240,7 @@ class ZmqListener(base.PollStyleListener):
 
     def _just_thawed(self, now: float) -> bool:
         """True right after this process was frozen longer than its lease."""
-        thawed_at, length = self._io.last_stall
+        thawed_at, length = self._io.stalled_since(now)
         return length > self._settings.ack_timeout and now - thawed_at < THAW_QUARANTINE
 
     def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies) -> None:

@@ -69,3 +69,17 @@ def test_seq_ids_and_routing_ids():
     for bad in ("a", [1], ["a"] * (wire.MAX_IDS + 1)):
         with pytest.raises(wire.WireError):
             wire.get_ids({wire.F_IDS: bad})
+
+
+def test_handshake_failure_messages_name_the_cause():
+    import errno
+
+    import zmq
+
+    from oslo_messaging_zmq.links import describe_handshake_failure
+
+    assert "allowed_clients" in describe_handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400)
+    assert "security_mode" in describe_handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, 1)
+    reset = describe_handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, errno.ECONNRESET)
+    assert "ECONNRESET" in reset and "key" not in reset
+    assert "key files" in describe_handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 1)
