@@ -84,3 +84,21 @@ def test_requeue_not_supported():
     with pytest.raises(NotImplementedError):
         driver.require_features(requeue=True)
     driver.cleanup()
+
+
+def test_server_key_file_without_public_key_is_named(tmp_path):
+    from oslo_messaging_zmq import security
+
+    _public, secret = security.write_key_pair(str(tmp_path), "svc")
+    only_secret = tmp_path / "proxy.key"
+    text = open(secret).read()
+    kept = [line for line in text.splitlines() if "public-key" not in line]
+    only_secret.write_text("\n".join(kept))
+    conf = _conf()
+    url = oslo_messaging.TransportURL.parse(
+        conf,
+        "zmq://127.0.0.1:1/?client_secret_key_file=%s&server_public_key_file=%s"
+        % (secret, only_secret),
+    )
+    with pytest.raises(ZmqConfigError, match="holds no public key: server_public_key_file"):
+        ZmqDriver(conf, url)
