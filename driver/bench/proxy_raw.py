@@ -58,7 +58,7 @@ def _greet(sock: zmq.Socket, frames: list[bytes], timeout: float = 10.0) -> None
 
 def run_echo(endpoint: str, config: str) -> None:
     sock = _socket(zmq.Context(), endpoint, config)
-    register = wire.encode(wire.REGISTER, {"targets": [[wire.RPC, "", TOPIC, SERVER]]})
+    register = wire.encode(wire.REGISTER, {wire.F_TARGETS: [[wire.RPC, "", TOPIC, SERVER]]})
     _greet(sock, register)
     print(json.dumps({"ready": True}), flush=True)
     next_beat = time.monotonic() + 1.0
@@ -71,7 +71,7 @@ def run_echo(endpoint: str, config: str) -> None:
                     break
                 mtype, header, body = wire.decode(frames)
                 if mtype == wire.DELIVER:
-                    out = {"id": header["id"], "to": header["from"]}
+                    out = {wire.F_ID: header[wire.F_ID], wire.F_TO: header[wire.F_FROM]}
                     sock.send_multipart(wire.encode(wire.REPLY, out, body))
         if time.monotonic() >= next_beat:  # registrations double as heartbeats
             sock.send_multipart(register)
@@ -89,7 +89,14 @@ def run_client(endpoint: str, config: str, window: int, duration: float, size: s
     def send_one() -> None:
         nonlocal sent
         msg_id = uuid.uuid4().hex
-        header = {"id": msg_id, "k": wire.RPC, "ex": "", "t": TOPIC, "s": SERVER, "r": 1}
+        header = {
+            wire.F_ID: msg_id,
+            wire.F_KIND: wire.RPC,
+            wire.F_EXCHANGE: "",
+            wire.F_TOPIC: TOPIC,
+            wire.F_SERVER: SERVER,
+            wire.F_CALL: 1,
+        }
         pending[msg_id] = time.monotonic()
         sock.send_multipart(wire.encode(wire.SEND, header, pool[sent % len(pool)]))
         sent += 1
@@ -104,7 +111,7 @@ def run_client(endpoint: str, config: str, window: int, duration: float, size: s
         mtype, header, _ = wire.decode(sock.recv_multipart())
         if mtype != wire.REPLY:
             continue  # PONG, STATUS
-        sent_at = pending.pop(header.get("id"), None)
+        sent_at = pending.pop(header.get(wire.F_ID), None)
         if sent_at is None:
             continue
         now = time.monotonic()

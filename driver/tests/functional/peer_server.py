@@ -42,7 +42,7 @@ class Endpoint:
         time.sleep(seconds)
         return seconds
 
-    def record(self, ctxt, value):
+    def record(self, ctxt, value, pad=None):
         os.write(self.fd, ("%s %s\n" % (self.server, value)).encode())
         if self.delay:
             time.sleep(self.delay)

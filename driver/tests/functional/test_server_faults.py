@@ -113,3 +113,39 @@ def test_frozen_server_does_not_run_what_went_elsewhere(url, transports, tmp_pat
         frozen.send_signal(signal.SIGCONT)
         _kill(frozen)
         _kill(steady)
+
+
+def test_busy_listener_is_retried_not_replaced(keys, tmp_path, transports):
+    """A listener whose queue at the proxy is full (tiny HWM, process frozen 2 s, less
+    than peer_timeout) gets "busy" answers for its share, never a stand-in; after it
+    thaws every cast ran exactly once."""
+    proxy = harness.ProxyProcess(keys, str(tmp_path), socket_hwm=10).start()
+    topic = "busy-" + uuid.uuid4().hex
+    record = str(tmp_path / "record")
+    url = harness.transport_url([proxy], keys)
+    small = url + "&socket_hwm=10"
+    frozen = harness.start_peer(small, topic, "frozen", "--record", record)
+    steady = harness.start_peer(small, topic, "steady", "--record", record)
+    try:
+        client = oslo_messaging.get_rpc_client(
+            transports(url + "&max_inflight=20000"), oslo_messaging.Target(topic=topic)
+        )
+        body = "x" * 4096  # fills the kernel's socket buffers quickly
+        frozen.send_signal(signal.SIGSTOP)
+        total = 6000
+        for value in range(total):
+            client.cast({}, "record", value=value, pad=body)
+        time.sleep(2.0)
+        busy = proxy.metrics()["counters"]["busy"]
+        frozen.send_signal(signal.SIGCONT)
+        assert _wait_for(lambda: len(_executed(record)) >= total, 60)
+        time.sleep(2.0)
+        counts = _executed(record)
+        assert sorted(counts) == list(range(total))
+        assert [v for v, n in counts.items() if n > 1] == []
+        assert busy > 0, "the frozen listener's queue never filled"
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        _kill(frozen)
+        _kill(steady)
+        proxy.stop()
