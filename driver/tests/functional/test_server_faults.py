@@ -77,7 +77,12 @@ def test_killed_server_gives_its_queue_to_another(url, transports, tmp_path):
             _kill(replacement)
 
 
-def test_frozen_server_does_not_run_what_went_elsewhere(url, transports, tmp_path):
+def _registered(proxies, topic, count):
+    label = "rpc/openstack/" + topic
+    return all(p.metrics()["targets"].get(label, {}).get("listeners", 0) >= count for p in proxies)
+
+
+def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports, tmp_path):
     """SIGSTOP one of two servers for longer than the proxies' peer_timeout while casts
     are queued at it and in its sockets; after SIGCONT every cast ran exactly once."""
     topic = "fz-" + uuid.uuid4().hex
@@ -87,6 +92,7 @@ def test_frozen_server_does_not_run_what_went_elsewhere(url, transports, tmp_pat
     )
     steady = harness.start_peer(url, topic, "steady", "--record", record)
     try:
+        assert _wait_for(lambda: _registered(proxies, topic, 2), 10)
         client = oslo_messaging.get_rpc_client(transports(url), oslo_messaging.Target(topic=topic))
         total = 0
         for _unused in range(100):
@@ -99,6 +105,7 @@ def test_frozen_server_does_not_run_what_went_elsewhere(url, transports, tmp_pat
             total += 1
             time.sleep(0.01)
         frozen.send_signal(signal.SIGCONT)
+        assert _wait_for(lambda: _registered(proxies, topic, 2), 10)
         for _unused in range(100):
             client.cast({}, "record", value=total)
             total += 1
