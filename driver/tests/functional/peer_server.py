@@ -28,9 +28,9 @@ def _flag(name, default=None):
 
 
 class Endpoint:
-    def __init__(self, server, record_path, delay):
+    def __init__(self, server, record_path, pause):
         self.server = server
-        self.delay = delay
+        self.pause = pause  # s each record() takes
         self.fd = None
         if record_path:
             self.fd = os.open(record_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -44,8 +44,8 @@ class Endpoint:
 
     def record(self, ctxt, value, pad=None):
         os.write(self.fd, ("%s %s\n" % (self.server, value)).encode())
-        if self.delay:
-            time.sleep(self.delay)
+        if self.pause:
+            time.sleep(self.pause)
 
 
 def main() -> None:
