@@ -220,7 +220,7 @@ class ZmqListener(base.PollStyleListener):
             self._answer_copy(idx, msg_id, sender, wants_ack, attempt, copies)
             return
         try:
-            incoming = self._build(idx, header, msg_id, sender, body, wants_ack)
+            incoming = self._build(idx, header, msg_id, sender, body)
         except Exception as exc:
             LOG.error("zmq: undecodable message %s dropped (%s)", msg_id, type(exc).__name__)
             if wants_ack:
@@ -343,7 +343,7 @@ class ZmqListener(base.PollStyleListener):
         for frames in frames_list:
             self._send_tracked(frames, (idx + 1) % len(self._replay))
 
-    def _build(self, idx, header, msg_id, sender, body, wants_ack):
+    def _build(self, idx, header, msg_id, sender, body):
         payload = jsonutils.loads(body)
         ctxt = payload.get(wire.B_CONTEXT) or {}
         message = payload.get(wire.B_MESSAGE)
