@@ -183,3 +183,13 @@ def start_peer(url: str, topic: str, server: str, *args: str):
         proc.kill()
         raise RuntimeError("peer server failed to start: %r" % line)
     return proc
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll predicate until it is true or timeout passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

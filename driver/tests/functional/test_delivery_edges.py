@@ -26,15 +26,6 @@ class Notified:
             self.events.append(payload)
 
 
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _listener(transport, topic, pool):
     endpoint = Notified()
     listener = oslo_messaging.get_notification_listener(
@@ -65,9 +56,9 @@ def test_absent_pool_gets_what_it_missed_once(url, transports):
         _stop(flaky)  # pool "flaky" has no listener now
         for i in range(20):
             notifier.info({}, "ev", i)
-        assert _wait_for(lambda: len(steady_ep.events) == 20)
+        assert harness.wait_for(lambda: len(steady_ep.events) == 20)
         back, back_ep = _listener(transports(url, notification=True), topic, "flaky")
-        assert _wait_for(lambda: len(back_ep.events) >= 20)
+        assert harness.wait_for(lambda: len(back_ep.events) >= 20)
         time.sleep(1.0)  # duplicates would arrive here
         assert sorted(back_ep.events) == list(range(20))
         assert sorted(steady_ep.events) == list(range(20))
@@ -85,7 +76,7 @@ def test_notifications_before_any_listener_reach_each_pool_once(url, transports)
     first, first_ep = _listener(transports(url, notification=True), topic, "p1")
     second, second_ep = _listener(transports(url, notification=True), topic, "p2")
     try:
-        assert _wait_for(lambda: len(first_ep.events) >= 10 and len(second_ep.events) >= 10)
+        assert harness.wait_for(lambda: len(first_ep.events) >= 10 and len(second_ep.events) >= 10)
         time.sleep(1.0)
         assert sorted(first_ep.events) == list(range(10))
         assert sorted(second_ep.events) == list(range(10))

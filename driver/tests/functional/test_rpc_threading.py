@@ -53,15 +53,6 @@ def _stop(*servers):
         rpc.wait()
 
 
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_call_cast_fanout_round_robin(url, transports):
     topic = "t-" + uuid.uuid4().hex
     endpoints = [Endpoint("s%d" % i) for i in range(3)]
@@ -80,7 +71,7 @@ def test_call_cast_fanout_round_robin(url, transports):
         client.prepare(fanout=True).cast({}, "record", value="all")
         for i in range(30):
             client.cast({}, "record", value=i)
-        assert _wait_for(lambda: sum(len(e.casts) for e in endpoints) == 33)
+        assert harness.wait_for(lambda: sum(len(e.casts) for e in endpoints) == 33)
         for endpoint in endpoints:
             assert endpoint.casts.count("all") == 1
         received = sorted(v for e in endpoints for v in e.casts if v != "all")
@@ -267,7 +258,7 @@ def test_cast_backpressure_bounds_the_backlog(url, transports):
         # at most the 2 x 64 workers' casts + window casts can be outstanding:
         # the other >= 300 waited for the servers (2 x 100/s) in cast()
         assert elapsed > 1.0, elapsed
-        assert _wait_for(lambda: sum(len(e.casts) for e in endpoints) >= total, timeout=60)
+        assert harness.wait_for(lambda: sum(len(e.casts) for e in endpoints) >= total, timeout=60)
         time.sleep(1.0)
         received = sorted(v for e in endpoints for v in e.casts)
         assert received == list(range(total))  # each exactly once

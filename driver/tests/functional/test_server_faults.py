@@ -27,15 +27,6 @@ def _executed(path):
     return collections.Counter(int(value) for _server, value in _records(path))
 
 
-def _wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def _kill(proc):
     if proc.poll() is None:
         proc.kill()
@@ -66,7 +57,7 @@ def test_killed_server_gives_its_queue_to_another(url, transports, tmp_path):
         for value in range(window, 2 * window):  # the window's slots came back
             client.cast({}, "record", value=value)
         assert time.monotonic() - started < 20
-        assert _wait_for(lambda: len(_executed(record)) >= 2 * window, 30)
+        assert harness.wait_for(lambda: len(_executed(record)) >= 2 * window, 30)
         time.sleep(1.5)  # late duplicates would show here
         counts = _executed(record)
         assert sorted(counts) == list(range(2 * window))
@@ -92,7 +83,7 @@ def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports
     )
     steady = harness.start_peer(url, topic, "steady", "--record", record)
     try:
-        assert _wait_for(lambda: _registered(proxies, topic, 2), 10)
+        assert harness.wait_for(lambda: _registered(proxies, topic, 2), 10)
         client = oslo_messaging.get_rpc_client(transports(url), oslo_messaging.Target(topic=topic))
         total = 0
         for _unused in range(100):
@@ -105,11 +96,11 @@ def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports
             total += 1
             time.sleep(0.01)
         frozen.send_signal(signal.SIGCONT)
-        assert _wait_for(lambda: _registered(proxies, topic, 2), 10)
+        assert harness.wait_for(lambda: _registered(proxies, topic, 2), 10)
         for _unused in range(100):
             client.cast({}, "record", value=total)
             total += 1
-        assert _wait_for(lambda: len(_executed(record)) >= total, 40)
+        assert harness.wait_for(lambda: len(_executed(record)) >= total, 40)
         time.sleep(2.0)
         counts = _executed(record)
         by_server = collections.Counter(server for server, _value in _records(record))
@@ -145,7 +136,7 @@ def test_busy_listener_is_retried_not_replaced(keys, tmp_path, transports):
         time.sleep(2.0)
         busy = proxy.metrics()["counters"]["busy"]
         frozen.send_signal(signal.SIGCONT)
-        assert _wait_for(lambda: len(_executed(record)) >= total, 60)
+        assert harness.wait_for(lambda: len(_executed(record)) >= total, 60)
         time.sleep(2.0)
         counts = _executed(record)
         assert sorted(counts) == list(range(total))
