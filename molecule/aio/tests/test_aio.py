@@ -28,6 +28,9 @@ LAB_UNITS = [
     "nova-scheduler",
     "nova-compute",
     "neutron-api",
+    "neutron-rpc-server",
+    "neutron-periodic-workers",
+    "neutron-openvswitch-agent",
     "cinder-api",
     "cinder-scheduler",
     "cinder-volume",
@@ -66,12 +69,11 @@ def host():
     return testinfra.get_host("podman://" + CONTAINER)
 
 
+OPENSTACK = f"OS_CLIENT_CONFIG_FILE=/etc/openstack/clouds.yaml {VENV}/bin/openstack --os-cloud lab"
+
+
 def openstack(host, *args):
-    cmd = host.run(
-        f"OS_CLIENT_CONFIG_FILE=/etc/openstack/clouds.yaml {VENV}/bin/openstack --os-cloud lab "
-        + " ".join(args)
-        + " -f json"
-    )
+    cmd = host.run(f"{OPENSTACK} " + " ".join(args) + " -f json")
     assert cmd.rc == 0, cmd.stderr
     return json.loads(cmd.stdout)
 
@@ -186,6 +188,8 @@ def test_proxy_sees_the_services(host):
         "rpc/nova/scheduler",
         "rpc/nova/compute",
         "rpc/openstack/cinder-scheduler",
+        "rpc/neutron/q-plugin",
+        "rpc/neutron/q-reports-plugin",
     ):
         assert listeners.get(label, 0) >= 1, (label, sorted(listeners))
     assert metrics["counters"]["malformed"] == 0
@@ -212,3 +216,62 @@ def test_nova_compute_survives_a_restart(host):
     assert host.service("nova-compute").is_running
     fresh = [s for s in state if (s["Updated At"] or "") > restarted and s["State"] == "up"]
     assert state and fresh == state, (restarted, state)
+
+
+LAB_NETWORK = "lab-net"
+
+
+def test_openvswitch_agent_alive(host):
+    """The agent reports through neutron's RPC server (q-reports-plugin over ZeroMQ) from the
+    compute host, on the userspace datapath, with the lab's physical network mapped."""
+    hostname = host.check_output("hostname")
+    agents = openstack(host, "network agent list --agent-type open-vswitch")
+    assert [a for a in agents if a["Host"] == hostname and a["Alive"] and a["State"]], agents
+    (agent,) = [a for a in agents if a["Host"] == hostname]
+    details = openstack(host, "network agent show", agent["ID"])
+    conf = details["configuration"]
+    assert conf["datapath_type"] == "netdev", conf
+    assert "physnet1" in conf["bridge_mappings"], conf
+    assert host.check_output("ovs-vsctl get bridge br-int datapath_type") == "netdev"
+
+
+@pytest.fixture()
+def server_on_lab_net(host):
+    """A server booted by nova (fake virt driver) on the lab network; deleted afterwards."""
+    name = "zmqos-test-bind"
+    image = f"/tmp/{name}.img"
+    host.run(f"head -c 65536 /dev/zero > {image}")
+    made = []
+    try:
+        made.append(("image", name))
+        openstack(
+            host, "image create --disk-format raw --container-format bare", "--file", image, name
+        )
+        made.append(("flavor", name))
+        openstack(host, "flavor create --ram 64 --disk 0 --vcpus 1", name)
+        made.append(("server", name))
+        yield openstack(
+            host,
+            "server create --wait --image",
+            name,
+            "--flavor",
+            name,
+            "--network",
+            LAB_NETWORK,
+            name,
+        )
+    finally:
+        for kind, item in reversed(made):
+            host.run(f"{OPENSTACK} {kind} delete {'--wait ' if kind == 'server' else ''}{item}")
+        host.run(f"rm -f {image}")
+
+
+def test_server_port_binds_to_the_agent(host, server_on_lab_net):
+    """nova binds the server's port on its host; ML2's openvswitch driver accepts it only for a
+    live agent there that maps the network's physical network: vif_type ovs, not binding_failed."""
+    assert server_on_lab_net["status"] == "ACTIVE", server_on_lab_net
+    (port,) = openstack(host, "port list --server", server_on_lab_net["id"])
+    shown = openstack(host, "port show", port["ID"])
+    assert shown["binding_vif_type"] == "ovs", shown
+    assert shown["binding_host_id"] == host.check_output("hostname"), shown
+    assert shown["binding_vif_details"]["datapath_type"] == "netdev", shown
