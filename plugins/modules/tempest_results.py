@@ -18,7 +18,9 @@ author:
   - zeromq.openstack maintainers (!UNKNOWN)
 options:
   stream:
-    description: Path of a subunit v2 stream. One of O(stream) and O(repository) is required.
+    description:
+      - Path of a subunit stream, version 2 (C(stestr last --subunit)) or version 1 (what
+        stestr keeps in its repository). One of O(stream) and O(repository) is required.
     type: path
   repository:
     description:
@@ -58,12 +60,12 @@ counts:
   returned: success
   type: dict
   sample: {"passed": 80, "failed": 0, "skipped": 12, "total": 92}
-failed:
+failed_tests:
   description: Each failed test with the last lines of its traceback.
   returned: success
   type: list
   elements: dict
-skipped:
+skipped_tests:
   description: Each skipped test (or class) with tempest's reason.
   returned: success
   type: list
@@ -105,11 +107,21 @@ def _detail(test: dict, name: str) -> str:
     return "".join(content.iter_text()) if content is not None else ""
 
 
+# Every subunit v2 packet starts with this signature byte; v1 is line-oriented text.
+V2_SIGNATURE = 0xB3
+
+
 def read(path: str) -> list[dict]:
     tests: list[dict] = []
     with open(path, "rb") as stream:
-        case = subunit.ByteStreamToStreamResult(stream, non_subunit_name="stdout")
+        first = stream.read(1)
+        stream.seek(0)
         result = testtools.StreamToDict(tests.append)
+        if first and first[0] == V2_SIGNATURE:
+            case = subunit.ByteStreamToStreamResult(stream, non_subunit_name="stdout")
+        else:
+            case = subunit.ProtocolTestCase(stream)
+            result = testtools.ExtendedToStreamDecorator(result)
         result.startTestRun()
         try:
             case.run(result)
@@ -135,7 +147,12 @@ def summarise(tests: list[dict], keep: int) -> dict:
             failed.append({"id": test["id"], "traceback": "\n".join(lines[-keep:])})
     counts["total"] = sum(counts.values())
     seconds = (max(times) - min(times)).total_seconds() if times else 0.0
-    return {"counts": counts, "failed": failed, "skipped": skipped, "seconds": round(seconds, 1)}
+    return {
+        "counts": counts,
+        "failed_tests": failed,
+        "skipped_tests": skipped,
+        "seconds": round(seconds, 1),
+    }
 
 
 def report_lines(label: str, summary: dict) -> list[str]:
@@ -144,12 +161,12 @@ def report_lines(label: str, summary: dict) -> list[str]:
         f"{label}: {counts['total']} tests in {summary['seconds']:.0f} s: "
         f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
     ]
-    if summary["skipped"]:
+    if summary["skipped_tests"]:
         lines.append("skipped (the reason tempest gives):")
-        lines += [f"  {t['id'].split('[')[0]} - {t['reason']}" for t in summary["skipped"]]
-    if summary["failed"]:
+        lines += [f"  {t['id'].split('[')[0]} - {t['reason']}" for t in summary["skipped_tests"]]
+    if summary["failed_tests"]:
         lines.append("failed:")
-        lines += [f"  {t['id'].split('[')[0]}" for t in summary["failed"]]
+        lines += [f"  {t['id'].split('[')[0]}" for t in summary["failed_tests"]]
     return lines
 
 
