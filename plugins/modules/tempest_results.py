@@ -86,6 +86,7 @@ seconds:
   type: float
 """
 
+import io  # noqa: E402
 import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
@@ -111,23 +112,27 @@ def _detail(test: dict, name: str) -> str:
 V2_SIGNATURE = 0xB3
 
 
-def read(path: str) -> list[dict]:
+def read_bytes(data: bytes) -> list[dict]:
+    """Every test of a subunit stream (version 1 or 2) as testtools' StreamToDict gives it."""
     tests: list[dict] = []
-    with open(path, "rb") as stream:
-        first = stream.read(1)
-        stream.seek(0)
-        result = testtools.StreamToDict(tests.append)
-        if first and first[0] == V2_SIGNATURE:
-            case = subunit.ByteStreamToStreamResult(stream, non_subunit_name="stdout")
-        else:
-            case = subunit.ProtocolTestCase(stream)
-            result = testtools.ExtendedToStreamDecorator(result)
-        result.startTestRun()
-        try:
-            case.run(result)
-        finally:
-            result.stopTestRun()
+    stream = io.BytesIO(data)
+    result = testtools.StreamToDict(tests.append)
+    if data[:1] == bytes([V2_SIGNATURE]):
+        case = subunit.ByteStreamToStreamResult(stream, non_subunit_name="stdout")
+    else:
+        case = subunit.ProtocolTestCase(stream)
+        result = testtools.ExtendedToStreamDecorator(result)
+    result.startTestRun()
+    try:
+        case.run(result)
+    finally:
+        result.stopTestRun()
     return tests
+
+
+def read(path: str) -> list[dict]:
+    with open(path, "rb") as stream:
+        return read_bytes(stream.read())
 
 
 def summarise(tests: list[dict], keep: int) -> dict:
