@@ -189,7 +189,8 @@ def test_smoke_step_routed_on_its_required_targets(step):
 def test_smoke_notifications_were_consumed_not_dropped():
     """A listener takes every notification the services send: routed, nothing dropped."""
     totals = smoke_report()["totals"]
-    notify = {t: c for t, c in totals.items() if t.startswith("notify/")}
+    # Targets a listener registered for but no service sent to (other priorities) count 0.
+    notify = {t: c for t, c in totals.items() if t.startswith("notify/") and any(c.values())}
     assert notify, sorted(totals)
     for target, counts in notify.items():
         assert counts["routed"] > 0, (target, counts)
