@@ -56,7 +56,11 @@ class Node:
     def __init__(self, name: str, hostvars: dict) -> None:
         self.name = name
         self.ansible_host = testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
-        if hostvars.get("ansible_connection") in ("podman", "containers.podman.podman"):
+        if hostvars.get("ansible_connection") in (
+            "podman",
+            "containers.podman.podman",
+            "lab_nsenter",
+        ):
             self.sh = testinfra.get_host("podman://" + name)
         else:
             self.sh = self.ansible_host

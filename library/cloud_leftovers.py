@@ -1,0 +1,1 @@
+../plugins/modules/cloud_leftovers.py

@@ -1,0 +1,1 @@
+../plugins/modules/tempest_config.py

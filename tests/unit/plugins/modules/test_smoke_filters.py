@@ -1,0 +1,139 @@
+# Copyright: contributors to the zeromq.openstack collection
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The smoke role's run names and per-step counter arithmetic (filters and module_utils).
+
+Against real proxies they run in the Molecule aio scenario's smoke play.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.zeromq.openstack.plugins.filter import smoke
+from ansible_collections.zeromq.openstack.plugins.module_utils import smoke_names
+
+NOW = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+
+
+def test_run_name_embeds_its_start_and_parses_back():
+    name = smoke.smoke_run_name("zmqos-smoke", NOW.timestamp(), "a1b2c3")
+    assert name == "zmqos-smoke-20261202T120000Z-a1b2c3"
+    assert smoke_names.started("zmqos-smoke", name + "-server") == NOW
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["zmqos-smoke-tiny", "other-20261202T120000Z-a1b2c3-server", "zmqos-smoke-2026-x", "", None],
+)
+def test_names_of_no_smoke_run_are_never_leftovers(name):
+    assert smoke_names.started("zmqos-smoke", name) is None
+    assert not smoke_names.is_leftover("zmqos-smoke", name, NOW, 0)
+
+
+def test_only_runs_older_than_the_limit_are_leftovers():
+    old = smoke_names.run_name("p", NOW - timedelta(hours=2), "x1") + "-volume"
+    recent = smoke_names.run_name("p", NOW - timedelta(minutes=5), "x2") + "-volume"
+    assert smoke_names.is_leftover("p", old, NOW, 3600)
+    assert not smoke_names.is_leftover("p", recent, NOW, 3600)
+
+
+def test_totals_sum_over_proxies():
+    one = {"targets": {"rpc/nova/compute": {"routed": 3, "held": 1, "dropped": 0, "listeners": 1}}}
+    two = {"targets": {"rpc/nova/compute": {"routed": 4, "held": 0, "dropped": 2}}}
+    assert smoke.smoke_totals([one, two]) == {
+        "rpc/nova/compute": {"routed": 7, "held": 1, "dropped": 2}
+    }
+
+
+def test_totals_reject_a_reading_without_targets():
+    with pytest.raises(AnsibleFilterError, match="targets"):
+        smoke.smoke_totals([{"counters": {}}])
+
+
+def test_delta_keeps_only_targets_that_grew():
+    before = {
+        "a": {"routed": 1, "held": 0, "dropped": 0},
+        "b": {"routed": 5, "held": 0, "dropped": 0},
+    }
+    now = {
+        "a": {"routed": 1, "held": 0, "dropped": 0},
+        "b": {"routed": 7, "held": 0, "dropped": 1},
+        "c": {"routed": 0, "held": 2, "dropped": 0},
+    }
+    assert smoke.smoke_delta(now, before) == {
+        "b": {"routed": 2, "held": 0, "dropped": 1},
+        "c": {"routed": 0, "held": 2, "dropped": 0},
+    }
+
+
+def test_unmet_needs_routed_messages_not_held_ones():
+    delta = {
+        "rpc/nova/compute": {"routed": 2, "held": 0, "dropped": 0},
+        "notify/nova/notifications.info": {"routed": 0, "held": 3, "dropped": 0},
+    }
+    required = ["rpc/nova/compute", "notify/nova/notifications.*", "rpc/nova/conductor"]
+    assert smoke.smoke_unmet(delta, required) == [
+        "notify/nova/notifications.*",
+        "rpc/nova/conductor",
+    ]
+    assert smoke.smoke_unmet(delta, []) == []
+
+
+def report(outcome="OK", steps=None):
+    return {
+        "cloud": "lab",
+        "run": "r",
+        "seconds": 10.0,
+        "proxy_group": "zmq_proxies",
+        "outcome": outcome,
+        "failed": [] if outcome == "OK" else ["server_boot"],
+        "not_run": [],
+        "steps": steps or [],
+    }
+
+
+def test_report_lines_show_required_targets_and_verdict():
+    steps = [
+        {
+            "name": "server_boot",
+            "project": "nova",
+            "outcome": "OK",
+            "seconds": 3.2,
+            "targets": {
+                "rpc/nova/compute": {"routed": 4, "held": 0, "dropped": 0},
+                "notify/nova/notifications.info": {"routed": 2, "held": 0, "dropped": 0},
+            },
+            "required": ["rpc/nova/compute"],
+            "error": "",
+        },
+        {
+            "name": "network",
+            "project": "neutron",
+            "outcome": "SKIPPED",
+            "seconds": 0.0,
+            "targets": {},
+            "required": [],
+            "error": "no network service in the catalog",
+        },
+    ]
+    lines = smoke.smoke_report_lines(report(steps=steps), True)
+    assert lines[2].split() == [
+        "server_boot",
+        "nova",
+        "OK",
+        "3.2s",
+        "4",
+        "2",
+        "rpc/nova/compute",
+        "+4",
+    ]
+    assert "no network service" in lines[3]
+    assert lines[-1] == "ALL OK (skipped: network)"
+
+
+def test_report_lines_name_failures():
+    lines = smoke.smoke_report_lines(report("FAILED"), False)
+    assert lines[-1] == "FAILED: server_boot"
+    assert "proxies not read" in lines[0]
