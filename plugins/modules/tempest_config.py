@@ -49,7 +49,7 @@ options:
     type: str
     default: ResellerAdmin
   overrides:
-    description: Options that win over the discovered ones, C({section: {option: value}}).
+    description: "Options that win over the discovered ones, C({section: {option: value}})."
     type: dict
     default: {}
 """
