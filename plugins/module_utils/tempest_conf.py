@@ -63,7 +63,6 @@ def _identity(opts: Options, facts: dict) -> None:
     opts.set("identity", "auth_version", "v3")
     opts.set("identity", "region", auth.get("region") or "RegionOne")
     opts.set("identity", "v3_endpoint_type", "public")
-    opts.set("identity", "admin_domain_scope", True)
     opts.set("identity-feature-enabled", "api_v2", False, "keystone serves only API v3")
     opts.set("auth", "admin_username", auth["username"])
     opts.set("auth", "admin_password", auth["password"])
