@@ -12,6 +12,7 @@ agent wires it, reports it up and neutron tells nova network-vif-plugged, as for
 OVSDB is reached over its TCP manager ([lab_fake_virt] ovsdb_connection), which needs no root.
 """
 
+import time
 import uuid
 
 import nova.conf
@@ -60,6 +61,18 @@ class StableFakeDriver(fake.FakeDriver):
     def get_nodenames_by_uuid(self, refresh=False):
         # One node per host, as FakeDriver sets it up in init_host.
         return {self._node_uuid: self.get_available_nodes()[0]}
+
+    def get_host_uptime(self):
+        # FakeDriver raises NotImplementedError, which nova-compute logs as a traceback for every
+        # hypervisor "show" at microversion 2.88 or later (tempest makes them). This returns the
+        # host's uptime in the shape of uptime(1)'s output, as the libvirt driver does.
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            seconds = int(float(uptime.read().split()[0]))
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            load = ", ".join(loadavg.read().split()[:3])
+        days, rest = divmod(seconds, 86400)
+        up = f"{days} days, {rest // 3600}:{rest % 3600 // 60:02d}"
+        return f"{time.strftime('%H:%M:%S')} up {up},  0 users,  load average: {load}"
 
     def spawn(self, context, instance, *args, **kwargs):
         super().spawn(context, instance, *args, **kwargs)
