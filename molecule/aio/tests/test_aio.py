@@ -170,10 +170,15 @@ def test_no_messaging_tracebacks(host, unit):
     assert not bad, f"{log.path}: {len(bad)} messaging traceback(s), first:\n{first}"
 
 
-def smoke_report():
-    assert REPORT, "ZMQOS_SMOKE_REPORT is not set"
-    with open(REPORT, encoding="utf-8") as f:
+def read_report(path, variable):
+    """A play's JSON report, at the path the scenario's environment variable names."""
+    assert path, f"{variable} is not set"
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def smoke_report():
+    return read_report(REPORT, "ZMQOS_SMOKE_REPORT")
 
 
 def test_smoke_report_all_ok():
@@ -442,9 +447,7 @@ def test_every_service_notification_is_consumed(host):
 
 
 def tempest_report():
-    assert TEMPEST_REPORT, "ZMQOS_TEMPEST_REPORT is not set"
-    with open(TEMPEST_REPORT, encoding="utf-8") as f:
-        return json.load(f)
+    return read_report(TEMPEST_REPORT, "ZMQOS_TEMPEST_REPORT")
 
 
 def test_tempest_smoke_green():
