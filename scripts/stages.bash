@@ -1,16 +1,38 @@
 # shellcheck shell=bash
 # Sourced by .ci/run and scripts/setup. `stage NAME CMD...` runs CMD and, when ZMQOS_STAGES names
 # a file, appends NAME, its wall time and its exit code to it (a stage that never finished, e.g.
-# killed by a timeout, is there as started); `stages_table` prints that file as a table.
+# killed by a timeout, is there as started) and keeps a copy of its output beside it;
+# `stages_table` prints the end of each failed stage's output again, then that file as a table,
+# so a log that only keeps its last lines still shows why a stage failed.
 
 stage() {
-  local name=$1 t0 rc=0
+  local name=$1 t0 rc=0 log
   shift
   t0=$EPOCHREALTIME
-  [ -z "${ZMQOS_STAGES:-}" ] || printf 'start\t%s\t%s\n' "$name" "$t0" >>"$ZMQOS_STAGES"
-  "$@" || rc=$?
-  [ -z "${ZMQOS_STAGES:-}" ] || printf 'end\t%s\t%s\t%s\n' "$name" "$EPOCHREALTIME" "$rc" >>"$ZMQOS_STAGES"
+  if [ -z "${ZMQOS_STAGES:-}" ]; then
+    "$@" || rc=$?
+    return "$rc"
+  fi
+  log="$ZMQOS_STAGES.$(grep -c '^start' "$ZMQOS_STAGES" || true).log"
+  printf 'start\t%s\t%s\t%s\n' "$name" "$t0" "$log" >>"$ZMQOS_STAGES"
+  { "$@" 2>&1 || rc=$?; echo "$rc" >"$log.rc"; } | tee "$log"
+  rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+  printf 'end\t%s\t%s\t%s\n' "$name" "$EPOCHREALTIME" "$rc" >>"$ZMQOS_STAGES"
   return "$rc"
+}
+
+# stages_failed_tails [LINES]: the last LINES (default 60) lines of every stage that failed or
+# did not finish.
+stages_failed_tails() {
+  local lines=${1:-60} name log
+  awk -F'\t' '$1 == "start" { out[$2] = $4; order[++n] = $2 }
+    $1 == "end" { code[$2] = $4 }
+    END { for (i = 1; i <= n; i++) if (!(order[i] in code) || code[order[i]] != 0) print order[i] "\t" out[order[i]] }' \
+    "$ZMQOS_STAGES" | while IFS=$'\t' read -r name log; do
+    [ -f "$log" ] || continue
+    printf '\n===== the last %s lines of stage "%s" (failed) =====\n' "$lines" "$name"
+    tail -n "$lines" "$log"
+  done
 }
 
 # stages_table START_EPOCH [EXIT_CODE]: one row per stage in the order they started, then the total.

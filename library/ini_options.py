@@ -1,0 +1,1 @@
+../plugins/modules/ini_options.py
