@@ -58,9 +58,9 @@ options:
     required: true
   nova_manage:
     description:
-      - Path of nova-manage (next to nova's interpreter: C(/usr/bin/nova-manage) for
-        distribution packages, C(VENV/bin/nova-manage) for a virtualenv), or a name looked up
-        in E(PATH).
+      - Path of nova-manage, or a name looked up in E(PATH). It sits next to nova's
+        interpreter, so C(/usr/bin/nova-manage) for distribution packages and
+        C(VENV/bin/nova-manage) for a virtualenv.
     type: str
     default: nova-manage
   user:
@@ -81,8 +81,8 @@ options:
     type: int
     default: 120
 notes:
-  - nova-manage loads the messaging driver of the config's C([DEFAULT] transport_url) (and of
-    O(transport_url) while updating): the ZeroMQ driver must be installed in nova's Python
+  - nova-manage loads the messaging driver of the config's C([DEFAULT] transport_url), and of
+    O(transport_url) while updating, so the ZeroMQ driver must be installed in nova's Python
     before the cells are pointed at C(zmq://).
 seealso:
   - module: zeromq.openstack.oslo_messaging_ping
