@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nova_cell_transport
 short_description: Point nova's cell mappings at a messaging transport
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - nova keeps a transport URL per cell in its API database. nova-api and the super-conductor
     reach a cell's conductors and computes through that URL, not through their own

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: zmq_driver_check
 short_description: Check that a service's Python can take, or has, the ZeroMQ driver
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs a small helper with the interpreter of an OpenStack service (a virtualenv's python or
     the distribution's C(/usr/bin/python3)) and reports its Python version, the installed
