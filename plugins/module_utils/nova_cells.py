@@ -111,7 +111,8 @@ def url_secrets(url: str | None) -> set[str]:
         head = netloc.rpartition("@")[0]
         return {head, unquote(head)} - {""}
     found = set()
-    for _, password, _ in infos:
+    for info in infos:
+        password = info[1]
         if password:
             found.update({password, unquote(password)})
     return found

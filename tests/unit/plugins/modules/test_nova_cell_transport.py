@@ -169,7 +169,7 @@ def _no_secret_in(result: dict) -> None:
 
 
 def test_switches_cell1_to_zmq_and_then_changes_nothing(run_module, fake_nova):
-    args, read, _ = fake_nova
+    args, read = fake_nova[:2]
     result = run_module(nova_cell_transport, args, diff=True)
     assert result["changed"] is True, result
     assert result["cells"] == [
@@ -200,7 +200,7 @@ def test_switches_cell1_to_zmq_and_then_changes_nothing(run_module, fake_nova):
 
 
 def test_check_mode_reports_and_changes_nothing(run_module, fake_nova):
-    args, read, _ = fake_nova
+    args, read = fake_nova[:2]
     result = run_module(nova_cell_transport, args, check_mode=True, diff=True)
     assert result["changed"] is True
     assert result["cells"][0]["changed"] is True
@@ -210,7 +210,7 @@ def test_check_mode_reports_and_changes_nothing(run_module, fake_nova):
 
 
 def test_rollback_url_with_special_characters_is_stored_exactly(run_module, fake_nova):
-    args, read, _ = fake_nova
+    args, read = fake_nova[:2]
     run_module(nova_cell_transport, args)
     back = dict(args, transport_url=RABBIT)
     result = run_module(nova_cell_transport, back, diff=True)
@@ -232,7 +232,7 @@ def test_a_failing_update_names_the_cell_and_hides_passwords(run_module, fake_no
 
 
 def test_missing_config_file_fails_clearly(run_module, fake_nova, tmp_path):
-    args, _, _ = fake_nova
+    args = fake_nova[0]
     result = run_module(nova_cell_transport, dict(args, config_files=[str(tmp_path / "no.conf")]))
     assert result["failed"] is True
     assert "no.conf does not exist" in result["msg"]
@@ -335,6 +335,6 @@ def test_the_port_error_nova_hits_comes_from_urllib():
 
     assert urlparse("zmq://ctl1:9501/").port == 9501
     with pytest.raises(ValueError, match="Port could not be cast"):
-        _ = urlparse(ZMQ).port
+        urlparse(ZMQ).port  # noqa: B018
     # With credentials (rabbit://u:p@h1:5672,u:p@h2:5672/) the last host is what it reads.
     assert urlparse("rabbit://u:p@h1:5672,u:p@h2:5672/").port == 5672
