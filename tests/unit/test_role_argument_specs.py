@@ -41,6 +41,10 @@ def test_argument_specs_and_defaults_have_the_same_keys(role):
 def test_argument_specs_defaults_match_defaults_file(role):
     options = _spec_options(role)
     for key, value in _public_defaults(role).items():
+        # A secret's spec may leave its default out: ansible-core prints the spec with its
+        # defaults templated when validation fails, which would show the secret.
+        if options[key].get("no_log") and "default" not in options[key]:
+            continue
         # Templated defaults ("{{ ... }}") are resolved at run time; the spec documents the string.
         assert options[key].get("default") == value, f"{role}: default of {key} differs"
 

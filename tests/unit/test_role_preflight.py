@@ -73,7 +73,7 @@ CASES = [
         "oslo_messaging_zmq",
         ONE_PROXY,
         {"oslomsg_rpc_transport": "kafka", "oslo_messaging_zmq_services": {"nova": SERVICE}},
-        "oslo_messaging_zmq_rpc_transport (oslomsg_rpc_transport) is 'kafka'",
+        "oslo_messaging_zmq_rpc_transport must be one of: zmq, rabbit, got: kafka",
     ),
     (
         "rabbit-without-password",
@@ -81,6 +81,33 @@ CASES = [
         {"rabbitmq": ["localhost"]},
         {"oslomsg_rpc_transport": "rabbit", "oslo_messaging_zmq_services": {"nova": SERVICE}},
         "oslo_messaging_zmq_rabbit_password",
+    ),
+    (
+        "service-rabbit-without-password",
+        "oslo_messaging_zmq",
+        {"rabbitmq": ["localhost"]},
+        {
+            "oslomsg_rpc_transport": "rabbit",
+            "oslo_messaging_zmq_services": {"nova": dict(SERVICE, rabbit_userid="nova")},
+        },
+        "nova.rabbit_password or oslo_messaging_zmq_rabbit_password",
+    ),
+    (
+        "rabbit-without-hosts",
+        "oslo_messaging_zmq",
+        {},
+        {
+            "oslomsg_rpc_transport": "rabbit",
+            "oslo_messaging_zmq_services": {"nova": dict(SERVICE, rabbit_password="x")},
+        },
+        "oslo_messaging_zmq_rabbit_host_group",
+    ),
+    (
+        "service-key-typo",
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {"oslo_messaging_zmq_services": {"nova": dict(SERVICE, rabit_vhost="nova")}},
+        "oslo_messaging_zmq_services.nova has unknown key(s) rabit_vhost",
     ),
     (
         "services-typo",
@@ -159,3 +186,44 @@ def test_bad_input_fails_in_preflight_naming_the_variable(role, groups, variable
     # Nothing past preflight ran.
     for later in ("Install |", "Configure |", "Service |"):
         assert later not in output, output
+
+
+def test_a_service_password_stays_out_of_a_failed_preflight(tmp_path):
+    secret = "Svc-p@ss/w0rd"
+    entry = dict(SERVICE, rabbit_password=secret, units="nova-api.service")
+    result = _run_role(
+        "oslo_messaging_zmq",
+        {"rabbitmq": ["localhost"]},
+        {"oslomsg_rpc_transport": "rabbit", "oslo_messaging_zmq_services": {"nova": entry}},
+        tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "oslo_messaging_zmq_services.nova.units must be a list" in output, output
+    assert secret not in output
+
+
+def test_an_old_service_python_fails_before_the_install_naming_the_service(tmp_path):
+    """A service interpreter below the driver's floors (a stand-in reporting Python 3.9 and
+    oslo.messaging 12.7) stops the role at its first install task."""
+    python = tmp_path / "python3"
+    facts = {
+        "python_version": "3.9.2",
+        "packages": {"oslo.messaging": "12.7.1", "pyzmq": None},
+    }
+    python.write_text(f"#!/bin/sh\ncat >/dev/null\necho '{json.dumps(facts)}'\n")
+    python.chmod(0o755)
+    conf = tmp_path / "nova.conf"
+    conf.write_text("[DEFAULT]\n")
+    entry = {"config_files": [str(conf)], "python": str(python)}
+    result = _run_role(
+        "oslo_messaging_zmq",
+        ONE_PROXY,
+        {"oslomsg_zmq_security_mode": "plain", "oslo_messaging_zmq_services": {"nova": entry}},
+        tmp_path,
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert f"nova ({python}), before install: Python 3.9.2 is older than" in output, output
+    assert "oslo.messaging 12.7.1 is older than the driver's floor" in output, output
+    assert "Configure |" not in output

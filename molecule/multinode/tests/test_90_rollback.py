@@ -2,15 +2,18 @@
 
 Runs last: it restarts the test service on another transport. zmq-svc2 stands in for the
 RabbitMQ host (inventory group ``rabbitmq``); nothing listens there, only the rendered URL is
-checked. The module fixture runs a forward converge at the end whatever happened, so the hosts
-are left on ZeroMQ.
+checked. zmq-svc1's service has RabbitMQ credentials of its own (user ``testsvc``, vhost
+``/testsvc``, a password with ``@ / : % $``), zmq-svc2's falls back to the global ones. The
+module fixture runs a forward converge at the end whatever happened, so the hosts are left on
+ZeroMQ.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from conftest import (
@@ -54,29 +57,50 @@ def tail(run: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def rollback(ready):
-    password = token("rabbit-secret")
-    state = {"password": password, "restored": False}
+    own = token("svc-p@ss/w:rd%41$")
+    shared = token("rabbit-secret")
+    state = {"own": own, "shared": shared, "restored": False}
     state["run"] = converge(
-        "-e", "oslomsg_rpc_transport=rabbit", "-e", f"oslomsg_rpc_password={password}"
+        "-e",
+        json.dumps(
+            {
+                "oslomsg_rpc_transport": "rabbit",
+                "oslomsg_rpc_password": shared,
+                "testsvc_rabbit_password": own,
+            }
+        ),
     )
     yield state
     if not state["restored"]:
         converge()
 
 
+# (user, password, vhost) each host's service must get.
+def expected_credentials(rollback: dict) -> dict:
+    return {
+        "zmq-svc1": ("testsvc", rollback["own"], "/testsvc"),
+        "zmq-svc2": ("openstack", rollback["shared"], ""),
+    }
+
+
 def test_rollback_run_renders_rabbit(rollback, nodes):
     run = rollback["run"]
     assert run.returncode == 0, tail(run)
-    assert rollback["password"] not in run.stdout + run.stderr, "the password was logged"
-    for name in SERVICES:
+    for secret in (rollback["own"], quote(rollback["own"], safe=""), rollback["shared"]):
+        assert secret not in run.stdout + run.stderr, "a password was logged"
+    for name, (user, password, vhost) in expected_credentials(rollback).items():
         conf = nodes[name].ini(SERVICE_CONF)
         for section in ("DEFAULT", "oslo_messaging_notifications"):
-            url = urlsplit(conf.get(section, "transport_url"))
+            raw = conf.get(section, "transport_url")
+            url = urlsplit(raw)
             assert url.scheme == "rabbit", (name, section, url.scheme)
             assert url.hostname == "zmq-svc2"
             assert url.port == 5672
-            assert url.username == "openstack"
-            assert url.password == rollback["password"]
+            assert unquote(url.username) == user, (name, section)
+            # Percent-encoded: the URL parses, and decodes to the password exactly.
+            assert unquote(url.password) == password, (name, section, raw)
+            assert unquote(url.path[1:]) == vhost, (name, section, raw)
+            assert "$" not in raw, "oslo.config would substitute the '$'"
         assert not conf.has_section("oslo_messaging_zmq"), name
         # Everything that is not the transport stays.
         assert conf.get("DEFAULT", "state_dir") == "/var/lib/testsvc"
@@ -92,7 +116,9 @@ def test_forward_run_restores_zmq(rollback, nodes):
         assert conf.get("DEFAULT", "transport_url") == ZMQ_URL
         assert conf.get("oslo_messaging_notifications", "transport_url") == ZMQ_URL
         assert conf.get("oslo_messaging_zmq", "security_mode") == "curve"
-        assert rollback["password"] not in nodes[name].read(SERVICE_CONF)
+        text = nodes[name].read(SERVICE_CONF)
+        for secret in (rollback["own"], quote(rollback["own"], safe=""), rollback["shared"]):
+            assert secret not in text
     # The restarted services answer each other again over ZeroMQ.
     wait_answering(nodes["zmq-svc1"], "zmq-svc2", 90)
     wait_answering(nodes["zmq-svc2"], "zmq-svc1", 90)

@@ -1,0 +1,1 @@
+../plugins/modules/nova_cell_transport.py

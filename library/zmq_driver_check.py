@@ -1,0 +1,1 @@
+../plugins/modules/zmq_driver_check.py

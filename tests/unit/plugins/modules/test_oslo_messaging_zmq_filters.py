@@ -1,0 +1,262 @@
+# Copyright: contributors to the zeromq.openstack collection
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Filters of the oslo_messaging_zmq role (plugins/filter/oslo_messaging_zmq.py).
+
+The URLs are also parsed back with oslo.messaging's own TransportURL (the driver's test
+dependency), so what the role renders is what the services will read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.zeromq.openstack.plugins.filter import oslo_messaging_zmq as f
+
+TRAITS = {
+    "nova": {"rpc": True, "notifications": True, "ping_exchange": "nova"},
+    "glance": {"rpc": False, "notifications": True},
+    "placement": {"rpc": False, "notifications": False},
+}
+DEFAULT_TRAITS = {"rpc": True, "notifications": True}
+NOVA = {"config_files": ["/etc/nova/nova.conf"], "python": "/usr/bin/python3"}
+RABBIT = {
+    "hosts": ["rmq1", "rmq2"],
+    "port": 5672,
+    "userid": "openstack",
+    "password": "g",
+    "vhost": "/",
+}
+SPECIAL = "p@ss/w:rd%41$x"
+
+
+def parse(url: str):
+    oslo_messaging = pytest.importorskip("oslo_messaging")
+    from oslo_config import cfg
+
+    return oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url)
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+
+def test_zmq_url_lists_the_proxies_in_order():
+    assert f.zmq_transport_url(["p1", "p2"], "9501") == "zmq://p1:9501,p2:9501/"
+
+
+def test_zmq_url_brackets_ipv6():
+    url = f.zmq_transport_url(["fd00::11", "192.0.2.12", "[fd00::13]"], 9501)
+    assert url == "zmq://[fd00::11]:9501,192.0.2.12:9501,[fd00::13]:9501/"
+    hosts = parse(url).hosts
+    assert [(h.hostname, h.port) for h in hosts] == [
+        ("fd00::11", 9501),
+        ("192.0.2.12", 9501),
+        ("fd00::13", 9501),
+    ]
+
+
+@pytest.mark.parametrize(("hosts", "port"), [([], 9501), ("p1", 9501), (["p1"], "x"), (["p1"], 0)])
+def test_zmq_url_rejects_bad_input(hosts, port):
+    with pytest.raises(AnsibleFilterError):
+        f.zmq_transport_url(hosts, port)
+
+
+@pytest.mark.parametrize("password", [SPECIAL, "plain", "a b", "%", "@@", "ü"])
+def test_rabbit_url_encodes_the_password_so_oslo_messaging_reads_it_back(password):
+    url = f.rabbit_transport_url(["rmq1", "fd00::1"], 5672, "nova@svc", password, "/")
+    hosts = parse(url).hosts
+    assert [(h.hostname, h.port, h.username, h.password) for h in hosts] == [
+        ("rmq1", 5672, "nova@svc", password),
+        ("fd00::1", 5672, "nova@svc", password),
+    ]
+    assert "$" not in url, "oslo.config would substitute a '$' in the config file"
+
+
+@pytest.mark.parametrize(
+    ("vhost", "path", "parsed"),
+    [
+        ("/", "/", None),
+        ("", "/", None),
+        (None, "/", None),
+        ("nova", "/nova", "nova"),
+        ("/nova", "/%2Fnova", "/nova"),
+    ],
+)
+def test_rabbit_url_names_the_vhost_exactly(vhost, path, parsed):
+    url = f.rabbit_transport_url(["h"], 5672, "u", "p", vhost)
+    assert url == "rabbit://u:p@h:5672" + path
+    assert (parse(url).virtual_host or None) == parsed
+
+
+def test_rabbit_url_needs_a_user():
+    with pytest.raises(AnsibleFilterError, match="user"):
+        f.rabbit_transport_url(["h"], 5672, "", "p")
+
+
+def test_addresses_take_the_first_defined_key():
+    hostvars = {
+        "p1": {"zmq_proxy_advertise_address": "10.0.0.1", "ansible_host": "192.0.2.1"},
+        "p2": {"ansible_host": "192.0.2.2", "zmq_proxy_advertise_address": ""},
+        "p3": {},
+    }
+    keys = ["zmq_proxy_advertise_address", "ansible_host"]
+    assert f.oslo_messaging_zmq_addresses(["p1", "p2", "p3"], hostvars, keys) == [
+        "10.0.0.1",
+        "192.0.2.2",
+        "p3",
+    ]
+
+
+# --- entries and per-service URLs ------------------------------------------------------------
+
+
+def entries(services, rpc="zmq", notify="zmq"):
+    return f.oslo_messaging_zmq_entries(services, TRAITS, DEFAULT_TRAITS, rpc, notify)
+
+
+def test_entries_layer_traits_under_the_entry_and_drop_secrets():
+    services = {
+        "nova": dict(NOVA, rabbit_password=SPECIAL, group="nova", cells=True),
+        "glance": dict(NOVA, notify_transport="rabbit"),
+        "placement": dict(NOVA),
+        "mysvc": dict(NOVA, python="/opt/mysvc/bin/python"),
+    }
+    out = entries(services)
+    assert "rabbit_password" not in out["nova"]
+    assert SPECIAL not in repr(out)
+    assert out["nova"]["ping_exchange"] == "nova"
+    assert out["nova"]["user"] == "nova"
+    assert out["nova"]["cells"] is True
+    assert out["nova"]["nova_manage"] == "/usr/bin/nova-manage"
+    assert out["mysvc"]["nova_manage"] == "/opt/mysvc/bin/nova-manage"
+    assert (out["nova"]["uses_zmq"], out["nova"]["uses_rabbit"]) == (True, False)
+    assert (out["glance"]["uses_zmq"], out["glance"]["uses_rabbit"]) == (False, True)
+    assert out["placement"]["active"] is False
+    assert out["mysvc"]["rpc"] is True and out["mysvc"]["user"] == "root"
+
+
+def test_urls_use_per_service_credentials_and_fall_back_to_the_global_ones():
+    services = {
+        "nova": dict(NOVA, rabbit_userid="nova", rabbit_password=SPECIAL, rabbit_vhost="nova"),
+        "cinder": dict(NOVA, rabbit_userid="cinder"),
+        "heat": dict(NOVA, rpc_transport="zmq", rabbit_password=""),
+        "glance": dict(NOVA),
+    }
+    merged = entries(services, rpc="rabbit", notify="rabbit")
+    merged["heat"]["rpc_transport"] = "zmq"
+    urls = f.oslo_messaging_zmq_urls(merged, services, "zmq://p1:9501/", RABBIT)
+    nova = parse(urls["nova"]["rpc"])
+    assert [(h.username, h.password) for h in nova.hosts] == [("nova", SPECIAL)] * 2
+    assert nova.virtual_host == "nova"
+    assert urls["nova"]["notify"] == urls["nova"]["rpc"]
+    cinder = parse(urls["cinder"]["rpc"])
+    assert [(h.username, h.password) for h in cinder.hosts] == [("cinder", "g")] * 2
+    assert urls["heat"]["rpc"] == "zmq://p1:9501/"
+    assert parse(urls["heat"]["notify"]).hosts[0].password == "g"
+    assert urls["glance"]["rpc"] is None
+    assert parse(urls["glance"]["notify"]).hosts[0].username == "openstack"
+
+
+def test_urls_need_no_rabbit_hosts_when_nothing_uses_rabbit():
+    merged = entries({"nova": NOVA})
+    urls = f.oslo_messaging_zmq_urls(merged, {"nova": NOVA}, "zmq://p:1/", dict(RABBIT, hosts=[]))
+    assert urls == {"nova": {"rpc": "zmq://p:1/", "notify": "zmq://p:1/"}}
+
+
+# --- entry problems --------------------------------------------------------------------------
+
+
+def problems(services, rpc="zmq", notify="zmq", password=""):
+    return f.oslo_messaging_zmq_entry_problems(
+        services, TRAITS, DEFAULT_TRAITS, rpc, notify, password
+    )
+
+
+def test_good_entries_have_no_problems():
+    assert problems({"nova": NOVA, "glance": NOVA}) == []
+    assert problems({"nova": dict(NOVA, rabbit_password=SPECIAL)}, rpc="rabbit") == []
+    assert problems({"nova": NOVA}, rpc="rabbit", password="g") == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"python": "/usr/bin/python3"}, "oslo_messaging_zmq_services.nova needs config_files"),
+        (dict(NOVA, config_files=["nova.conf"]), "needs config_files"),
+        (dict(NOVA, python="python3"), "needs python"),
+        (dict(NOVA, units="nova-api"), "nova.units must be a list"),
+        (dict(NOVA, rpc_transport="kafka"), "nova.rpc_transport is 'kafka'"),
+        (dict(NOVA, cells="yes"), "nova.cells must be true or false"),
+        (dict(NOVA, rabit_userid="nova"), "unknown key(s) rabit_userid"),
+        ("nova.conf", "nova must be a dictionary"),
+    ],
+)
+def test_bad_entries_are_named(entry, named):
+    found = problems({"nova": entry})
+    assert any(named in p for p in found), found
+
+
+def test_rabbit_without_any_password_names_both_variables_and_no_secret():
+    found = problems({"nova": dict(NOVA, rabbit_userid="nova")}, rpc="rabbit")
+    assert len(found) == 1
+    assert "oslo_messaging_zmq_services.nova.rabbit_password" in found[0]
+    assert "oslo_messaging_zmq_rabbit_password" in found[0]
+
+
+def test_placement_needs_no_rabbit_password():
+    assert problems({"placement": NOVA}, rpc="rabbit") == []
+
+
+def test_cells_only_for_nova():
+    assert any(
+        "cells applies to nova only" in p for p in problems({"cinder": dict(NOVA, cells=True)})
+    )
+
+
+# --- tiers and floors ------------------------------------------------------------------------
+
+TIERS = [
+    ["control", "openstack_controllers"],
+    ["network", "openstack_network_nodes"],
+    ["storage", "openstack_storage_nodes"],
+    ["compute", "openstack_computes"],
+]
+
+
+@pytest.mark.parametrize(
+    ("groups", "tier"),
+    [
+        (["openstack_controllers", "openstack_computes"], "control"),
+        (["openstack_computes", "openstack_network_nodes"], "network"),
+        (["openstack_storage_nodes"], "storage"),
+        (["openstack_computes"], "compute"),
+        (["ungrouped"], "compute"),
+    ],
+)
+def test_tier_is_the_first_matching_group(groups, tier):
+    assert f.oslo_messaging_zmq_tier(groups, TIERS) == tier
+
+
+def test_floors_come_from_the_drivers_pyproject():
+    pyproject = (Path(__file__).resolve().parents[4] / "driver" / "pyproject.toml").read_text()
+    floors = f.oslo_messaging_zmq_floors(pyproject, ["oslo.messaging", "pyzmq"])
+    assert set(floors) == {"python", "oslo.messaging", "pyzmq"}
+    assert floors["python"] == "3.11"
+    assert floors["pyzmq"] == "25"
+
+
+def test_floors_ignore_other_operators_and_markers():
+    text = (
+        '[project]\nrequires-python = ">=3.11,<4"\n'
+        'dependencies = ["oslo_messaging >=16.1, !=17.0 ; python_version>\'3\'", "pyzmq<30"]\n'
+    )
+    assert f.oslo_messaging_zmq_floors(text, ["oslo.messaging", "pyzmq"]) == {
+        "python": "3.11",
+        "oslo.messaging": "16.1",
+    }
+
+
+def test_floors_reject_what_is_not_a_pyproject():
+    with pytest.raises(AnsibleFilterError):
+        f.oslo_messaging_zmq_floors("not toml [", ["pyzmq"])
