@@ -77,10 +77,17 @@ def _require_hosts(hosts, what: str) -> list[str]:
 
 
 def zmq_transport_url(hosts: list[str], port) -> str:
-    """zmq://PROXY1:PORT,PROXY2:PORT/ in the given order (IPv6 addresses in brackets)."""
+    """zmq://PROXY:PORT/, or zmq://zmq@PROXY1:PORT,zmq@PROXY2:PORT/ for several proxies.
+
+    The proxies keep the given order (IPv6 addresses in brackets). With several proxies each
+    host carries a user part, which the driver ignores: Python's urlparse then reads the port
+    after the last "@" (one host's), so code that parses a service's transport_url with it,
+    such as nova's cell mapping formatting, gets a port instead of a ValueError.
+    """
     hosts = _require_hosts(hosts, "zmq_transport_url")
     port = _port(port)
-    return "zmq://" + ",".join(f"{_host(h)}:{port}" for h in hosts) + "/"
+    user = "zmq@" if len(hosts) > 1 else ""
+    return "zmq://" + ",".join(f"{user}{_host(h)}:{port}" for h in hosts) + "/"
 
 
 def _vhost_path(vhost) -> str:

@@ -15,7 +15,7 @@ from conftest import (
     wait_registered,
 )
 
-ZMQ_URL = "zmq://zmq-proxy1:9501,zmq-proxy2:9501/"
+ZMQ_URL = "zmq://zmq@zmq-proxy1:9501,zmq@zmq-proxy2:9501/"
 KEY_DIR = "/etc/oslo-messaging-zmq"
 PUBLIC_KEY_RE = re.compile(r'^\s*public-key\s*=\s*"([^"]{40})"', re.MULTILINE)
 

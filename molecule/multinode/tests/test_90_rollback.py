@@ -25,7 +25,7 @@ from conftest import (
     wait_answering,
 )
 
-ZMQ_URL = "zmq://zmq-proxy1:9501,zmq-proxy2:9501/"
+ZMQ_URL = "zmq://zmq@zmq-proxy1:9501,zmq@zmq-proxy2:9501/"
 # Bound of one converge run (the first one, with installs, takes a few minutes on 2 cores).
 PLAYBOOK_TIMEOUT = 900
 

@@ -436,6 +436,7 @@ def test_bad_arguments(lab, options, message):
     ("url", "masked"),
     [
         ("zmq://p1:9501,p2:9501/", "zmq://p1:9501,p2:9501/"),
+        ("zmq://zmq@p1:9501,zmq@p2:9501/", "zmq://zmq@p1:9501,zmq@p2:9501/"),
         ("rabbit://nova:s3cret@h1:5672/", "rabbit://nova:****@h1:5672/"),
         (
             "rabbit://nova:s3cret@h1:5672,nova:s3cret@h2:5672/nova?ssl=1",

@@ -9,6 +9,7 @@ dependency), so what the role renders is what the services will read.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -42,12 +43,21 @@ def parse(url: str):
 
 
 def test_zmq_url_lists_the_proxies_in_order():
-    assert f.zmq_transport_url(["p1", "p2"], "9501") == "zmq://p1:9501,p2:9501/"
+    assert f.zmq_transport_url(["p1", "p2"], "9501") == "zmq://zmq@p1:9501,zmq@p2:9501/"
+    assert f.zmq_transport_url(["p1"], 9501) == "zmq://p1:9501/"
+
+
+def test_zmq_url_with_several_proxies_has_a_port_for_urlparse():
+    # nova formats cell mappings with urlparse(its own transport_url).port
+    url = f.zmq_transport_url(["p1", "fd00::2"], 9502)
+    assert urlparse(url).port == 9502
+    with pytest.raises(ValueError):
+        assert urlparse("zmq://p1:9501,p2:9501/").port is None
 
 
 def test_zmq_url_brackets_ipv6():
     url = f.zmq_transport_url(["fd00::11", "192.0.2.12", "[fd00::13]"], 9501)
-    assert url == "zmq://[fd00::11]:9501,192.0.2.12:9501,[fd00::13]:9501/"
+    assert url == "zmq://zmq@[fd00::11]:9501,zmq@192.0.2.12:9501,zmq@[fd00::13]:9501/"
     hosts = parse(url).hosts
     assert [(h.hostname, h.port) for h in hosts] == [
         ("fd00::11", 9501),
