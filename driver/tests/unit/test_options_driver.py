@@ -25,11 +25,15 @@ def test_list_opts_entry_point_shape():
 
 def test_proxy_endpoints_from_url():
     conf = _conf()
-    url = oslo_messaging.TransportURL.parse(conf, "zmq://p1:7000,p2,[::1]:7001/")
+    # IPv6 literals first: Pythons with the CVE-2025-0938 fix (3.11.12+, 3.12.10+, 3.13.3+,
+    # Debian 12's and 13's) reject a bracketed host after a plain one in urllib, so in
+    # oslo.messaging's TransportURL.parse.
+    url = oslo_messaging.TransportURL.parse(conf, "zmq://[::1]:7001,p1:7000,p2,[::2]/")
     assert proxy_endpoints(url, 9501) == [
+        "tcp://[::1]:7001",
         "tcp://p1:7000",
         "tcp://p2:9501",
-        "tcp://[::1]:7001",
+        "tcp://[::2]:9501",
     ]
     assert proxy_endpoints(oslo_messaging.TransportURL.parse(conf, "zmq://"), 9501) == [
         "tcp://127.0.0.1:9501"
