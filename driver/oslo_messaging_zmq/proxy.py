@@ -59,6 +59,8 @@ class Proxy:
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
         self._version_logged = -1e9
+        # the last time the main loop read the clock (see _clock)
+        self._last_clock = time.monotonic()
         self.ctx = zmq.Context()
         self.zap: zmq.Socket | None = None
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -411,7 +413,7 @@ class Proxy:
 
     # -- housekeeping ----------------------------------------------------------------
     def maintenance(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for ident in self.table.expire(now, self.opts.peer_timeout, self.opts.hold_ttl):
             LOG.info("listener %s timed out", ident.hex()[:12])
         for key, held in self.holds.expire(now):
@@ -472,11 +474,10 @@ class Proxy:
             poller.register(self.zap, zmq.POLLIN)
         next_maintenance = 0.0
         next_reload = time.monotonic() + _KEY_RELOAD_INTERVAL
-        last_turn = time.monotonic()
+        self._clock()
         while not self._stop:
             events = dict(poller.poll(int(_MAINTENANCE_INTERVAL * 1000)))
-            self._check_stall(last_turn)
-            last_turn = time.monotonic()
+            self._clock()
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
@@ -497,17 +498,30 @@ class Proxy:
                 next_reload = now + _KEY_RELOAD_INTERVAL
         self.close()
 
-    def _check_stall(self, last_turn: float) -> None:
-        """A proxy frozen (SIGSTOP, a VM pause) must not forget its listeners for
-        its own silence: their registrations wait in its sockets, unread."""
-        gap = time.monotonic() - last_turn - _MAINTENANCE_INTERVAL
+    def _clock(self) -> float:
+        """time.monotonic(), after making up for a stall of this process since the last read.
+
+        A proxy frozen (SIGSTOP, a VM pause) must not forget its listeners for
+        its own silence: their registrations wait in its sockets, unread.  The
+        freeze can hit anywhere in the loop, not only its poll: in the receive
+        burst of a busy proxy, or between the burst and the housekeeping.  So
+        every clock read that can expire a peer goes through here, and a gap
+        since the previous read longer than ``peer_timeout/2`` (beyond one poll
+        wait) refreshes every peer before anything is expired.  Expiring them
+        instead makes the thawed proxy route the stale copies in its sockets
+        over a partial listener set or from its hold store, to another listener
+        than the one the other proxy chose for the re-sent copy: a duplicate
+        that per-listener de-duplication cannot see."""
+        now = time.monotonic()
+        gap = now - self._last_clock - _MAINTENANCE_INTERVAL
+        self._last_clock = now
         if gap > self.opts.peer_timeout / 2:
-            now = time.monotonic()
             self.table.touch_all(now)
             for ident in self.clients:
                 self.clients[ident] = now
             self.counters.inc("stalls")
             LOG.warning("proxy was stalled for %.1f s; keeping its peers", gap)
+        return now
 
     def close(self) -> None:
         for sock in (self.router, self.zap):

@@ -89,11 +89,14 @@ class ProxyProcess:
             handle.write("\n".join(lines) + "\n")
         return path
 
+    def command(self, conf: str) -> list[str]:
+        return [sys.executable, "-m", "oslo_messaging_zmq.proxy", "--config-file", conf]
+
     def start(self, timeout: float = 15.0) -> ProxyProcess:
         conf = self._config()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "oslo_messaging_zmq.proxy", "--config-file", conf],
+            self.command(conf),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -184,9 +184,25 @@ def test_stall_keeps_peers(prx):
     _register(prx, b"s1", (wire.RPC, "ex", "t", "s1"))
     frozen_since = time.monotonic() - 2 * prx.opts.peer_timeout
     prx.table.peers[b"s1"].last_seen = frozen_since
-    prx._check_stall(frozen_since)
+    prx._last_clock = frozen_since
+    prx._clock()
     prx.maintenance()
     assert b"s1" in prx.table.peers and prx.counters.total["stalls"] == 1
+
+
+def test_stall_before_maintenance_keeps_peers(prx):
+    """Frozen after the poll's clock read (in the burst, or just before the
+    housekeeping): the housekeeping's own clock read sees the stall first."""
+    _register(prx, b"s1", (wire.RPC, "ex", "t", "s1"))
+    _register(prx, b"s2", (wire.RPC, "ex", "t", "s2"))
+    frozen_since = time.monotonic() - 2 * prx.opts.peer_timeout
+    for peer in prx.table.peers.values():
+        peer.last_seen = frozen_since
+    prx._last_clock = frozen_since  # the loop's last clock read, before the freeze
+    prx.maintenance()
+    assert set(prx.table.peers) == {b"s1", b"s2"} and prx.counters.total["stalls"] == 1
+    members = prx.table.rpc_members("ex", "t", "")
+    assert list(members) == [b"s1", b"s2"]
 
 
 def test_old_protocol_peer_is_named_in_the_log(prx, caplog):
