@@ -6,6 +6,7 @@ import configparser
 import io
 import json
 import os
+import time
 
 import pytest
 import testinfra
@@ -30,6 +31,15 @@ CONTROLLER_UNITS = [
     "cinder-volume",
 ]
 COMPUTE_UNITS = ["openvswitch-switch", "neutron-openvswitch-agent", "nova-compute"]
+# Units whose files must be Debian's, untouched.
+PACKAGED_UNITS = [
+    "keystone",
+    "placement-api",
+    "nova-api",
+    "nova-conductor",
+    "neutron-api",
+    "cinder-volume",
+]
 # Debian's config files that carry each service's transport (its own RabbitMQ user).
 CONTROLLER_TRANSPORTS = {
     "/etc/keystone/keystone.conf": "keystone",
@@ -97,3 +107,41 @@ def test_smoke_booted_a_server_and_attached_a_volume(report):
     steps = {s["name"]: s["outcome"] for s in report["steps"]}
     for name in ("network", "server_boot", "server_reboot", "volume_from_image", "volume_attach"):
         assert steps.get(name) == "OK", steps
+
+
+@pytest.mark.parametrize("unit", PACKAGED_UNITS)
+def test_controller_runs_debians_own_units(unit):
+    """The packaged unit files, with no local override or drop-in."""
+    show = _host(CONTROLLER).check_output(
+        "systemctl show -p FragmentPath -p DropInPaths --value %s.service", unit
+    )
+    fragment, *dropins = show.splitlines() + [""]
+    assert fragment == f"/usr/lib/systemd/system/{unit}.service", show
+    assert not any(dropins), show
+
+
+def test_cell1_maps_nova_confs_literal_rabbit_url():
+    """As `nova-manage cell_v2 create_cell` records it: a transport switch must update it."""
+    cells = _host(CONTROLLER).check_output(
+        "runuser -u nova -- nova-manage cell_v2 list_cells --verbose 2>/dev/null | grep ' cell1 '"
+    )
+    assert "rabbit://nova:" in cells
+    assert "@debian-ctl:5672/openstack" in cells
+
+
+def test_nova_compute_restarts_and_reports_up_again():
+    """The stable fake driver keeps the node identity (compute_id) across restarts: without it
+    nova-compute exits with "No local node identity found" and systemd restarts it in a loop."""
+    compute = _host(COMPUTES[0])
+    compute.check_output("systemctl restart nova-compute.service")
+    time.sleep(15)
+    restarts = compute.check_output("systemctl show -p NRestarts --value nova-compute.service")
+    assert compute.service("nova-compute").is_running
+    assert restarts == "0"
+    assert compute.file("/var/lib/nova/compute_id").exists
+    state = _host(CONTROLLER).check_output(
+        "openstack --os-cloud debian compute service list --service nova-compute"
+        " --host %s -f value -c State",
+        COMPUTES[0],
+    )
+    assert state == "up"
