@@ -96,14 +96,23 @@ def _kinds(conn, timeout):
             conn.object_store.delete_object(obj, container=c.name)
         conn.object_store.delete_container(c)
 
+    # Each proxy is reached only when a listing or delete is called: openstacksdk builds a
+    # proxy on first access and raises (keystoneauth's EndpointNotFound) when the catalog lacks
+    # its service, e.g. conn.object_store on a cloud without swift.
+    def lister(proxy, listing):
+        def list_all():
+            return getattr(getattr(conn, proxy), listing)()
+
+        return list_all
+
+    def deleter(proxy, delete):
+        def remove(resource):
+            return getattr(getattr(conn, proxy), delete)(resource)
+
+        return remove
+
     def lazy(proxy, listing, delete):
-        """Listing and delete through conn.<proxy>, reached only when called: openstacksdk
-        builds a proxy on first access and raises (keystoneauth's EndpointNotFound) when the
-        catalog lacks its service, e.g. conn.object_store on a cloud without swift."""
-        return (
-            lambda: getattr(getattr(conn, proxy), listing)(),
-            lambda resource: getattr(getattr(conn, proxy), delete)(resource),
-        )
+        return lister(proxy, listing), deleter(proxy, delete)
 
     compute, volume_types, network = {"compute"}, {"block-storage", "volumev3"}, {"network"}
     return [
@@ -113,7 +122,7 @@ def _kinds(conn, timeout):
         ("subnets", network, *lazy("network", "subnets", "delete_subnet")),
         ("networks", network, *lazy("network", "networks", "delete_network")),
         ("images", {"image"}, *lazy("image", "images", "delete_image")),
-        ("containers", {"object-store"}, lambda: conn.object_store.containers(), container),
+        ("containers", {"object-store"}, lister("object_store", "containers"), container),
         ("users", {"identity"}, *lazy("identity", "users", "delete_user")),
         ("projects", {"identity"}, *lazy("identity", "projects", "delete_project")),
         ("flavors", compute, *lazy("compute", "flavors", "delete_flavor")),
