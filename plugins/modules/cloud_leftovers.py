@@ -96,18 +96,36 @@ def _kinds(conn, timeout):
             conn.object_store.delete_object(obj, container=c.name)
         conn.object_store.delete_container(c)
 
+    # Each proxy is reached only when a listing or delete is called: openstacksdk builds a
+    # proxy on first access and raises (keystoneauth's EndpointNotFound) when the catalog lacks
+    # its service, e.g. conn.object_store on a cloud without swift.
+    def lister(proxy, listing):
+        def list_all():
+            return getattr(getattr(conn, proxy), listing)()
+
+        return list_all
+
+    def deleter(proxy, delete):
+        def remove(resource):
+            return getattr(getattr(conn, proxy), delete)(resource)
+
+        return remove
+
+    def lazy(proxy, listing, delete):
+        return lister(proxy, listing), deleter(proxy, delete)
+
     compute, volume_types, network = {"compute"}, {"block-storage", "volumev3"}, {"network"}
     return [
         ("servers", compute, lambda: conn.compute.servers(all_projects=True), server),
         ("volumes", volume_types, lambda: conn.block_storage.volumes(all_projects=True), volume),
-        ("ports", network, conn.network.ports, conn.network.delete_port),
-        ("subnets", network, conn.network.subnets, conn.network.delete_subnet),
-        ("networks", network, conn.network.networks, conn.network.delete_network),
-        ("images", {"image"}, conn.image.images, conn.image.delete_image),
-        ("containers", {"object-store"}, conn.object_store.containers, container),
-        ("users", {"identity"}, conn.identity.users, conn.identity.delete_user),
-        ("projects", {"identity"}, conn.identity.projects, conn.identity.delete_project),
-        ("flavors", compute, conn.compute.flavors, conn.compute.delete_flavor),
+        ("ports", network, *lazy("network", "ports", "delete_port")),
+        ("subnets", network, *lazy("network", "subnets", "delete_subnet")),
+        ("networks", network, *lazy("network", "networks", "delete_network")),
+        ("images", {"image"}, *lazy("image", "images", "delete_image")),
+        ("containers", {"object-store"}, lister("object_store", "containers"), container),
+        ("users", {"identity"}, *lazy("identity", "users", "delete_user")),
+        ("projects", {"identity"}, *lazy("identity", "projects", "delete_project")),
+        ("flavors", compute, *lazy("compute", "flavors", "delete_flavor")),
     ]
 
 

@@ -5,8 +5,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
-ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks").is_dir())
+REPO = Path(__file__).resolve().parents[2]
+# The collection's roles, and the Debian-packaged test cloud's (scaffolding, same rules).
+ROLE_DIRS = {
+    p.name: p
+    for parent in (REPO / "roles", REPO / "tests" / "debian_cloud" / "roles")
+    for p in parent.iterdir()
+    if (p / "tasks").is_dir()
+}
+ROLES = sorted(ROLE_DIRS)
 
 
 def _load(path: Path) -> dict:
@@ -14,13 +21,13 @@ def _load(path: Path) -> dict:
 
 
 def _spec_options(role: str) -> dict:
-    spec_file = ROLES_DIR / role / "meta" / "argument_specs.yml"
+    spec_file = ROLE_DIRS[role] / "meta" / "argument_specs.yml"
     assert spec_file.is_file(), f"{role}: meta/argument_specs.yml is missing"
     return _load(spec_file)["argument_specs"]["main"].get("options", {})
 
 
 def _public_defaults(role: str) -> dict:
-    defaults_file = ROLES_DIR / role / "defaults" / "main.yml"
+    defaults_file = ROLE_DIRS[role] / "defaults" / "main.yml"
     defaults = _load(defaults_file) if defaults_file.is_file() else {}
     return {k: v for k, v in defaults.items() if not k.startswith("_")}
 

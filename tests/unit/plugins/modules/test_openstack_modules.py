@@ -47,3 +47,28 @@ def test_object_checksums_needs_a_container(run_module):
     result = run_module(object_checksums, {"cloud": "lab"})
     assert result["failed"]
     assert "container" in result["msg"]
+
+
+class _CloudWithoutSwift:
+    """A connection whose object_store proxy raises on access, as openstacksdk's does when
+    the catalog has no object-store (the Debian-packaged cloud of the debian13 scenario)."""
+
+    def __getattr__(self, name):
+        if name == "object_store":
+            raise LookupError("public endpoint for object-store service not found")
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return []
+
+
+def test_leftover_kinds_reach_no_proxy_before_they_are_called():
+    from ansible_collections.zeromq.openstack.plugins.modules import cloud_leftovers
+
+    kinds = cloud_leftovers._kinds(_CloudWithoutSwift(), timeout=1)
+    containers = next(k for k in kinds if k[0] == "containers")
+    with pytest.raises(LookupError):
+        containers[2]()
+    images = next(k for k in kinds if k[0] == "images")
+    assert images[2]() == []
+    assert images[3]("an image") == []
