@@ -44,22 +44,13 @@ _raw:
   elements: dict
 """
 
-import fnmatch  # noqa: E402
 import os  # noqa: E402
 
 from ansible.errors import AnsibleLookupError  # noqa: E402
 from ansible.plugins.lookup import LookupBase  # noqa: E402
-
-
-def _matches(relpath: str, patterns: list[str]) -> bool:
-    parts = relpath.split("/")
-    for pattern in patterns:
-        globs = pattern.split("/")
-        if len(globs) == len(parts) and all(
-            fnmatch.fnmatchcase(p, g) for p, g in zip(parts, globs, strict=True)
-        ):
-            return True
-    return False
+from ansible_collections.zeromq.openstack.plugins.module_utils.path_globs import (  # noqa: E402
+    matches,
+)
 
 
 def read_tree(top: str, patterns: list[str]) -> dict[str, str]:
@@ -72,7 +63,7 @@ def read_tree(top: str, patterns: list[str]) -> dict[str, str]:
         for name in sorted(files):
             path = os.path.join(root, name)
             rel = os.path.relpath(path, top).replace(os.sep, "/")
-            if os.path.isfile(path) and _matches(rel, patterns):
+            if os.path.isfile(path) and matches(rel, patterns):
                 with open(path, encoding="utf-8") as handle:
                     found[rel] = handle.read()
     if not found:

@@ -85,25 +85,18 @@ removed:
   elements: str
 """
 
-import fnmatch  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.zeromq.openstack.plugins.module_utils.path_globs import (  # noqa: E402
+    matches,
+)
 
 
 def _safe(rel: str) -> bool:
     parts = rel.split("/")
     return bool(rel) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
-
-
-def _matches(rel: str, patterns: list[str]) -> bool:
-    parts = rel.split("/")
-    return any(
-        len(g) == len(parts)
-        and all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, g, strict=True))
-        for g in (pattern.split("/") for pattern in patterns)
-    )
 
 
 def _existing(dest: str) -> list[str]:
@@ -177,7 +170,7 @@ def main():
         module.set_fs_attributes_if_different(attrs, False, expand=False)
     if p["prune"] and os.path.isdir(dest):
         for rel in sorted(_existing(dest)):
-            if rel not in files and _matches(rel, p["prune"]):
+            if rel not in files and matches(rel, p["prune"]):
                 removed.append(rel)
                 if not module.check_mode:
                     os.unlink(os.path.join(dest, rel))
