@@ -33,6 +33,10 @@ _MONITOR_EVENTS = (
 )
 
 
+# Pauses before a new socket replaces one whose security handshake was refused.
+_REFUSAL_RETRY_MIN = 0.5
+_REFUSAL_RETRY_MAX = 10.0
+
 _CONNECTION_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT})
 
 
@@ -131,6 +135,8 @@ class ProxyLinks:
         self._live = threading.Event()
         self._closed = False
         self._current = int.from_bytes(identity[-2:], "big") % len(endpoints)
+        self._refusal_delay = [_REFUSAL_RETRY_MIN] * len(endpoints)
+        self._refusal_pending = [False] * len(endpoints)
 
     # -- any thread ------------------------------------------------------
     def open(self) -> None:
@@ -196,45 +202,81 @@ class ProxyLinks:
     def _open(self) -> None:
         if self._closed:
             return
-        for idx, endpoint in enumerate(self.endpoints):
-            sock = self.io.context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.ROUTING_ID, self.identity)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, self._settings.hwm)
-            sock.setsockopt(zmq.RCVHWM, self._settings.hwm)
-            sock.setsockopt(zmq.MAXMSGSIZE, self._settings.max_message_size)
-            sock.setsockopt(zmq.RECONNECT_IVL, 100)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
-            if self._sec.mode == "curve":
-                security.configure_client(sock, self._sec.client_keys, self._sec.server_public)
-            mon = sock.get_monitor_socket(_MONITOR_EVENTS)
-            try:
-                sock.connect(endpoint)
-            except zmq.ZMQError as exc:
-                # e.g. a host name that does not resolve: keep the other proxies,
-                # close this socket now (an open one would hang Context.term)
-                self.errors[idx] = "cannot connect: %s" % exc
-                LOG.error("zmq proxy %s: cannot connect: %s", endpoint, exc)
-                sock.disable_monitor()
-                mon.close(linger=0)
-                sock.close(linger=0)
-                continue
-            self._monitors[mon] = idx
-            self.io.add_socket(mon, lambda frames, m=mon: self._on_monitor(m, frames))
-            self._socks[idx] = sock
-            self.io.add_socket(sock, lambda frames, i=idx: self._on_frames(i, frames))
+        for idx in range(len(self.endpoints)):
+            self._open_link(idx)
         self._heartbeat()
 
+    def _open_link(self, idx: int) -> None:
+        endpoint = self.endpoints[idx]
+        sock = self.io.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.ROUTING_ID, self.identity)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, self._settings.hwm)
+        sock.setsockopt(zmq.RCVHWM, self._settings.hwm)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._settings.max_message_size)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self._sec.mode == "curve":
+            security.configure_client(sock, self._sec.client_keys, self._sec.server_public)
+        mon = sock.get_monitor_socket(_MONITOR_EVENTS)
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            # e.g. a host name that does not resolve: keep the other proxies,
+            # close this socket now (an open one would hang Context.term)
+            self.errors[idx] = "cannot connect: %s" % exc
+            LOG.error("zmq proxy %s: cannot connect: %s", endpoint, exc)
+            sock.disable_monitor()
+            mon.close(linger=0)
+            sock.close(linger=0)
+            return
+        self._monitors[mon] = idx
+        self.io.add_socket(mon, lambda frames, m=mon: self._on_monitor(m, frames))
+        self._socks[idx] = sock
+        self.io.add_socket(sock, lambda frames, i=idx: self._on_frames(i, frames))
+
+    def _drop_link(self, idx: int) -> None:
+        sock = self._socks[idx]
+        if sock is None:
+            return
+        self._socks[idx] = None
+        try:
+            sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.io.remove_socket(sock)
+        for mon, mon_idx in list(self._monitors.items()):
+            if mon_idx == idx:
+                del self._monitors[mon]
+                self.io.remove_socket(mon)
+
+    def _retry_after_refusal(self, idx: int) -> None:
+        """libzmq never reconnects a socket whose security handshake failed.
+
+        The proxy may admit this client's key a moment later (its allowed_clients
+        directory is re-read when it changes, e.g. while a deployment adds a
+        host) or be reconfigured to the same security mode: open a new socket
+        after a growing pause (0.5 s doubling up to 10 s) until one is admitted.
+        """
+        if self._refusal_pending[idx]:
+            return
+        self._refusal_pending[idx] = True
+        delay = self._refusal_delay[idx]
+        self._refusal_delay[idx] = min(delay * 2, _REFUSAL_RETRY_MAX)
+
+        def reopen() -> None:
+            self._refusal_pending[idx] = False
+            if self._closed:
+                return
+            self._drop_link(idx)
+            self._open_link(idx)
+
+        self.io.call_later(delay, reopen)
+
     def _close(self) -> None:
-        for idx, sock in enumerate(self._socks):
-            if sock is not None:
-                try:
-                    sock.disable_monitor()
-                except zmq.ZMQError:
-                    pass
-                self.io.remove_socket(sock)
-                self._socks[idx] = None
+        for idx in range(len(self._socks)):
+            self._drop_link(idx)
         for mon in list(self._monitors):
             self.io.remove_socket(mon)
         self._monitors.clear()
@@ -291,6 +333,7 @@ class ProxyLinks:
             return
         kind, value = event["event"], event["value"]
         if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._refusal_delay[idx] = _REFUSAL_RETRY_MIN
             self.ping_now(idx)
         elif kind == zmq.EVENT_DISCONNECTED:
             if self.last_pong[idx]:
@@ -305,3 +348,5 @@ class ProxyLinks:
                 LOG.error("zmq proxy %s: %s", self.endpoints[idx], reason)
             self.errors[idx] = reason
             self.last_pong[idx] = 0.0
+            if kind in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                self._retry_after_refusal(idx)

@@ -112,3 +112,53 @@ def test_curve_without_keys_is_a_configuration_error(proxies):
     hosts = ",".join(p.address for p in proxies)
     with pytest.raises(ZmqConfigError, match="security_mode=plain"):
         oslo_messaging.get_rpc_transport(harness.new_conf(), url="zmq://%s/" % hosts)
+
+
+def test_refused_client_gets_in_once_its_key_is_allowed(tmp_path, transports):
+    """libzmq gives up on a socket whose CURVE handshake was refused; the driver must not.
+
+    A deployment may start a service a moment before the proxies have read its new key
+    (the multinode scenario did): the same transport, never restarted, must get through
+    as soon as the proxies admit the key.
+    """
+    keys = harness.make_keys(str(tmp_path / "keys"))
+    proxies = [harness.ProxyProcess(keys, str(tmp_path)).start() for _ in range(2)]
+    try:
+        topic = "late-" + uuid.uuid4().hex
+        endpoint = Endpoint()
+        url = harness.transport_url(proxies, keys)
+        server = oslo_messaging.get_rpc_server(
+            transports(url),
+            oslo_messaging.Target(topic=topic, server="s"),
+            [endpoint],
+            executor="threading",
+        )
+        server.start()
+        late_public, late_secret = security.write_key_pair(keys.directory, "late")
+        late_url = _url_with_keys(proxies, late_secret, keys.server_public, connect_timeout=2)
+        late = oslo_messaging.get_rpc_client(
+            transports(late_url), oslo_messaging.Target(topic=topic), timeout=2
+        )
+        with pytest.raises(oslo_messaging.MessagingTimeout, match="authentication rejected"):
+            late.call({}, "echo", value="refused")
+
+        with open(late_public) as src, open(keys.allowed_dir + "/late.key", "w") as dst:
+            dst.write(src.read())
+        answers = []
+
+        def answered() -> bool:
+            try:
+                answers.append(late.call({}, "echo", value="admitted"))
+            except oslo_messaging.MessagingTimeout:
+                return False
+            return True
+
+        assert harness.wait_for(answered, timeout=30, interval=0.5), "never admitted"
+        assert answers == ["admitted"]
+        assert endpoint.seen.count("admitted") == 1
+        assert "refused" not in endpoint.seen
+        server.stop()
+        server.wait()
+    finally:
+        for proxy in proxies:
+            proxy.stop()
