@@ -22,6 +22,14 @@ class Endpoint:
         return value
 
 
+def _echo_server(transport, topic: str, endpoint: Endpoint):
+    server = oslo_messaging.get_rpc_server(
+        transport, oslo_messaging.Target(topic=topic, server="s"), [endpoint], executor="threading"
+    )
+    server.start()
+    return server
+
+
 def _url_with_keys(proxies, client_secret, server_public, **query):
     hosts = ",".join(p.address for p in proxies)
     params = [
@@ -35,13 +43,7 @@ def _url_with_keys(proxies, client_secret, server_public, **query):
 def test_unknown_key_gets_nothing_through(proxies, keys, url, transports, tmp_path):
     topic = "sec-" + uuid.uuid4().hex
     endpoint = Endpoint()
-    server = oslo_messaging.get_rpc_server(
-        transports(url),
-        oslo_messaging.Target(topic=topic, server="s"),
-        [endpoint],
-        executor="threading",
-    )
-    server.start()
+    server = _echo_server(transports(url), topic, endpoint)
     try:
         good = oslo_messaging.get_rpc_client(
             transports(url), oslo_messaging.Target(topic=topic), timeout=10
@@ -127,13 +129,7 @@ def test_refused_client_gets_in_once_its_key_is_allowed(tmp_path, transports):
         topic = "late-" + uuid.uuid4().hex
         endpoint = Endpoint()
         url = harness.transport_url(proxies, keys)
-        server = oslo_messaging.get_rpc_server(
-            transports(url),
-            oslo_messaging.Target(topic=topic, server="s"),
-            [endpoint],
-            executor="threading",
-        )
-        server.start()
+        server = _echo_server(transports(url), topic, endpoint)
         late_public, late_secret = security.write_key_pair(keys.directory, "late")
         late_url = _url_with_keys(proxies, late_secret, keys.server_public, connect_timeout=2)
         late = oslo_messaging.get_rpc_client(
