@@ -18,28 +18,75 @@ def smoke_run_name(prefix: str, epoch: float, token: str) -> str:
     return smoke_names.run_name(prefix, datetime.fromtimestamp(float(epoch), UTC), token)
 
 
-def smoke_totals(readings: list[dict]) -> dict[str, dict[str, int]]:
-    """{target label: {routed, held, dropped}} summed over the proxies' snapshots."""
-    totals: dict[str, dict[str, int]] = {}
-    for reading in readings:
+def smoke_readings(results: list[dict]) -> dict[str, dict | None]:
+    """Per proxy ("HOST URL"), its /metrics snapshot, or None when it did not answer.
+
+    RESULTS are the uri loop's results over (host, url) pairs; a proxy that is down (killed,
+    hung, restarting) answers nothing, which a smoke run across a proxy failure must survive.
+    """
+    readings: dict[str, dict | None] = {}
+    for result in results:
+        item = result.get("item") or ["?", "?"]
+        key = f"{item[0]} {item[1]}"
+        if result.get("status") != 200:
+            readings[key] = None
+            continue
+        reading = result.get("json")
         if not isinstance(reading, dict) or not isinstance(reading.get("targets"), dict):
-            raise AnsibleFilterError("smoke_totals: a /metrics reading has no 'targets' object")
-        for label, counts in reading["targets"].items():
+            raise AnsibleFilterError(f"smoke_readings: {key} answered without a 'targets' object")
+        readings[key] = reading
+    return readings
+
+
+def smoke_unreachable(readings: dict[str, dict | None]) -> list[str]:
+    """The proxies (HOST URL) that did not answer."""
+    return sorted(key for key, reading in readings.items() if reading is None)
+
+
+def smoke_totals(readings: dict[str, dict | None]) -> dict[str, dict[str, int]]:
+    """{target label: {routed, held, dropped}} summed over the proxies that answered."""
+    totals: dict[str, dict[str, int]] = {}
+    for reading in readings.values():
+        for label, counts in (reading or {}).get("targets", {}).items():
             entry = totals.setdefault(label, dict.fromkeys(FIELDS, 0))
             for field in FIELDS:
                 entry[field] += int(counts.get(field, 0))
     return totals
 
 
+def smoke_remember(now: dict, before: dict) -> dict[str, dict]:
+    """Each proxy's last reading that answered: BEFORE updated with NOW's answers."""
+    known = {key: reading for key, reading in before.items() if reading is not None}
+    known.update({key: reading for key, reading in now.items() if reading is not None})
+    return known
+
+
+def _restarted(now: dict, before: dict | None) -> bool:
+    return before is None or float(now.get("uptime_seconds", 0)) < float(
+        before.get("uptime_seconds", 0)
+    )
+
+
 def smoke_delta(now: dict, before: dict) -> dict[str, dict[str, int]]:
-    """Per target, how much each counter grew from BEFORE to NOW (targets that grew only)."""
-    delta = {}
-    for label, counts in now.items():
-        old = before.get(label, {})
-        grown = {f: counts.get(f, 0) - old.get(f, 0) for f in FIELDS}
-        if any(v > 0 for v in grown.values()):
-            delta[label] = grown
-    return delta
+    """Per target, how much each counter grew from BEFORE to NOW (targets that grew only).
+
+    NOW is a smoke_readings, BEFORE each proxy's last answer (smoke_remember). Growth is
+    taken per proxy and summed: a proxy that did not answer now adds nothing (its growth
+    shows at its next answer); one never read before, or restarted since (its uptime went
+    back), counts from zero.
+    """
+    delta: dict[str, dict[str, int]] = {}
+    for key, reading in now.items():
+        if reading is None:
+            continue
+        old = before.get(key)
+        base = {} if _restarted(reading, old) else old["targets"]
+        for label, counts in reading["targets"].items():
+            previous = base.get(label, {})
+            entry = delta.setdefault(label, dict.fromkeys(FIELDS, 0))
+            for field in FIELDS:
+                entry[field] += int(counts.get(field, 0)) - int(previous.get(field, 0))
+    return {label: grown for label, grown in delta.items() if any(v > 0 for v in grown.values())}
 
 
 def smoke_unmet(delta: dict, required: list[str]) -> list[str]:
@@ -75,6 +122,8 @@ def smoke_report_lines(report: dict, bus: bool) -> list[str]:
             detail = step["error"]
         else:
             detail = ", ".join(f"{p} +{_routed(targets, p)}" for p in step.get("required") or [])
+        if step.get("proxies_down"):
+            detail += f" [no answer from {', '.join(step['proxies_down'])}]"
         counts = f"{rpc:>5} {notify:>6}" if bus else f"{'-':>5} {'-':>6}"
         lines.append(
             f"{step['name']:<18} {step.get('project', '-'):<9} {step['outcome']:<8} "
@@ -95,6 +144,9 @@ class FilterModule:
     def filters(self):
         return {
             "smoke_run_name": smoke_run_name,
+            "smoke_readings": smoke_readings,
+            "smoke_unreachable": smoke_unreachable,
+            "smoke_remember": smoke_remember,
             "smoke_totals": smoke_totals,
             "smoke_delta": smoke_delta,
             "smoke_unmet": smoke_unmet,

@@ -39,33 +39,80 @@ def test_only_runs_older_than_the_limit_are_leftovers():
     assert not smoke_names.is_leftover("p", recent, NOW, 3600)
 
 
-def test_totals_sum_over_proxies():
-    one = {"targets": {"rpc/nova/compute": {"routed": 3, "held": 1, "dropped": 0, "listeners": 1}}}
-    two = {"targets": {"rpc/nova/compute": {"routed": 4, "held": 0, "dropped": 2}}}
-    assert smoke.smoke_totals([one, two]) == {
-        "rpc/nova/compute": {"routed": 7, "held": 1, "dropped": 2}
+def _answer(host: str, uptime: float, **targets: int) -> dict:
+    return {
+        "item": [host, "http://127.0.0.1:9502/metrics"],
+        "status": 200,
+        "json": {
+            "uptime_seconds": uptime,
+            "targets": {
+                label.replace("__", "/"): {"routed": n, "held": 0, "dropped": 0}
+                for label, n in targets.items()
+            },
+        },
     }
 
 
-def test_totals_reject_a_reading_without_targets():
-    with pytest.raises(AnsibleFilterError, match="targets"):
-        smoke.smoke_totals([{"counters": {}}])
+def _silent(host: str) -> dict:
+    return {"item": [host, "http://127.0.0.1:9502/metrics"], "status": -1, "msg": "refused"}
+
+
+def test_readings_key_each_proxy_and_mark_the_silent_ones():
+    readings = smoke.smoke_readings([_answer("p1", 10, rpc__nova__compute=3), _silent("p2")])
+    assert (
+        readings["p1 http://127.0.0.1:9502/metrics"]["targets"]["rpc/nova/compute"]["routed"] == 3
+    )
+    assert readings["p2 http://127.0.0.1:9502/metrics"] is None
+    assert smoke.smoke_unreachable(readings) == ["p2 http://127.0.0.1:9502/metrics"]
+
+
+def test_readings_reject_an_answer_without_targets():
+    with pytest.raises(AnsibleFilterError, match="p1 .*targets"):
+        smoke.smoke_readings([{"item": ["p1", "u"], "status": 200, "json": {"counters": {}}}])
+
+
+def test_totals_sum_over_the_proxies_that_answered():
+    readings = smoke.smoke_readings(
+        [
+            _answer("p1", 5, rpc__nova__compute=3),
+            _answer("p2", 5, rpc__nova__compute=4),
+            _silent("p3"),
+        ]
+    )
+    assert smoke.smoke_totals(readings) == {
+        "rpc/nova/compute": {"routed": 7, "held": 0, "dropped": 0}
+    }
 
 
 def test_delta_keeps_only_targets_that_grew():
-    before = {
-        "a": {"routed": 1, "held": 0, "dropped": 0},
-        "b": {"routed": 5, "held": 0, "dropped": 0},
-    }
-    now = {
-        "a": {"routed": 1, "held": 0, "dropped": 0},
-        "b": {"routed": 7, "held": 0, "dropped": 1},
-        "c": {"routed": 0, "held": 2, "dropped": 0},
-    }
+    before = smoke.smoke_readings([_answer("p1", 10, a=1, b=5)])
+    now = smoke.smoke_readings([_answer("p1", 20, a=1, b=7, c=0)])
+    now["p1 http://127.0.0.1:9502/metrics"]["targets"]["c"]["held"] = 2
     assert smoke.smoke_delta(now, before) == {
-        "b": {"routed": 2, "held": 0, "dropped": 1},
+        "b": {"routed": 2, "held": 0, "dropped": 0},
         "c": {"routed": 0, "held": 2, "dropped": 0},
     }
+
+
+def test_delta_survives_a_proxy_killed_and_restarted():
+    """A proxy that stops answering adds nothing; restarted, it counts from zero again."""
+    first = smoke.smoke_readings([_answer("p1", 100, a=50), _answer("p2", 100, a=40)])
+    killed = smoke.smoke_readings([_answer("p1", 110, a=58), _silent("p2")])
+    assert smoke.smoke_delta(killed, first) == {"a": {"routed": 8, "held": 0, "dropped": 0}}
+    known = smoke.smoke_remember(killed, first)
+    assert known["p2 http://127.0.0.1:9502/metrics"]["uptime_seconds"] == 100
+    back = smoke.smoke_readings([_answer("p1", 120, a=60), _answer("p2", 3, a=4)])
+    assert smoke.smoke_delta(back, known) == {"a": {"routed": 6, "held": 0, "dropped": 0}}
+
+
+def test_delta_of_a_proxy_that_was_only_silent_counts_from_its_last_answer():
+    """A hung proxy (SIGSTOP) keeps its counters: its growth is what it added since."""
+    first = smoke.smoke_readings([_answer("p1", 100, a=50)])
+    hung = smoke.smoke_readings([_silent("p1")])
+    known = smoke.smoke_remember(hung, first)
+    assert smoke.smoke_delta(hung, first) == {}
+    thawed = smoke.smoke_readings([_answer("p1", 130, a=53)])
+    assert smoke.smoke_delta(thawed, known) == {"a": {"routed": 3, "held": 0, "dropped": 0}}
 
 
 def test_unmet_needs_routed_messages_not_held_ones():

@@ -1,0 +1,66 @@
+"""Stage rollback: playbooks/rollback.yml put every service back on RabbitMQ."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from conftest import (
+    CONTROLLER,
+    EVERY_TRANSPORT,
+    PROXIES,
+    assert_all_ok,
+    cell_mappings,
+    config,
+    host,
+    routed,
+    smoke_report,
+    transport,
+)
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return smoke_report("rollback")
+
+
+def _rabbit_password(user: str) -> str:
+    secrets = os.environ.get("ZMQOS_DEBIAN_CLOUD_SECRETS", "")
+    assert secrets, "ZMQOS_DEBIAN_CLOUD_SECRETS is not set (run through molecule)"
+    with open(os.path.join(secrets, "rabbitmq_" + user), encoding="utf-8") as handle:
+        return handle.read().split()[0]
+
+
+@pytest.mark.parametrize(("name", "path", "user"), EVERY_TRANSPORT)
+def test_every_service_has_its_own_rabbitmq_user_back(name, path, user):
+    node = host(name)
+    url = urlsplit(transport(node, path))
+    assert (url.scheme, url.hostname, url.port, url.path) == (
+        "rabbit",
+        "debian-ctl",
+        5672,
+        "/openstack",
+    ), (name, path)
+    assert unquote(url.username) == user, (name, path)
+    assert unquote(url.password) == _rabbit_password(user), (name, path)
+    assert not config(node, path).has_section("oslo_messaging_zmq"), (name, path)
+
+
+def test_rabbitmq_runs_again():
+    assert host(CONTROLLER).service("rabbitmq-server").is_running
+
+
+def test_cell1_is_mapped_to_rabbitmq_with_novas_user():
+    url = cell_mappings()["cell1"]
+    assert url.startswith("rabbit://nova:"), url
+    assert url.endswith("@debian-ctl:5672/openstack"), url
+
+
+def test_smoke_all_ok_with_nothing_through_the_proxies(report):
+    steps = assert_all_ok(report)
+    assert sorted(report["proxies_read"]) == sorted(PROXIES)
+    assert report["proxies_down"] == []
+    assert sum(routed(step) for step in steps.values()) == 0, {
+        n: s["targets"] for n, s in steps.items() if s["targets"]
+    }
