@@ -114,3 +114,25 @@ def test_debian_entries_use_the_system_python_and_debian_units():
     for host in ("net1", "st1", "cmp1"):
         assert any(s.startswith(host + ":") for s in seen), host
     assert "cmp1:neutron-openvswitch-agent.service" in seen
+
+
+def _entries(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["oslo_messaging_zmq_services"]
+
+
+def test_debian13_scenario_runs_the_debian_example_cut_down():
+    """The Debian-packaged test cloud's entries (molecule/debian13) are inventories/debian's:
+    same files, interpreter, users and RabbitMQ users; units a subset of the example's."""
+    example_dir = TOP / "inventories/debian/group_vars"
+    example: dict[str, dict] = {}
+    for tier in ("controllers", "network_nodes", "storage_nodes", "computes"):
+        for service, entry in _entries(example_dir / f"openstack_{tier}.yml").items():
+            merged = example.setdefault(service, dict(entry, units=[]))
+            merged["units"] = merged["units"] + entry["units"]
+    scenario_dir = TOP / "molecule/debian13/group_vars"
+    for tier in ("controllers", "computes"):
+        for service, entry in _entries(scenario_dir / f"openstack_{tier}.yml").items():
+            model = example[service]
+            for key in ("config_files", "python", "user", "group", "rabbit_userid"):
+                assert entry[key] == model[key], (tier, service, key)
+            assert set(entry["units"]) <= set(model["units"]), (tier, service, entry["units"])
