@@ -71,6 +71,7 @@ class _Pending:
     holder: str | None = None  # a listener that reported having it
     taken: dict[int, set[str]] = field(default_factory=dict)  # try -> listeners
     delivered: threading.Event | None = None  # bounded-retry casts wait on it
+    sent: threading.Event | None = None  # green casts wait until libzmq has it
     error: str | None = None
 
 
@@ -150,8 +151,16 @@ class Sender:
         pending = _Pending(header, body, False, attempts)
         if attempts is not None:
             pending.delivered = threading.Event()
+        if pending.delivered is None and self._io.green:
+            pending.sent = threading.Event()
         self._io.call_soon(self._submit, msg_id, pending)
         if pending.delivered is None:
+            if pending.sent is not None:
+                # A green I/O loop runs only while some green thread waits. A WSGI worker
+                # (uwsgi, mod_wsgi: nova-api, cinder-api under eventlet) goes back to C code
+                # after its request and may not run Python again for minutes: hand the
+                # message to libzmq (whose own threads send it) before returning.
+                pending.sent.wait(self._connect_timeout)
             return
         bound = attempts * (self._settings.park_timeout + 1.0) + self._connect_timeout
         if not pending.delivered.wait(bound):
@@ -263,6 +272,8 @@ class Sender:
         idx = self.links.send_any(wire.encode(wire.SEND, header, pending.body), prefer)
         if idx is not None:
             pending.proxy = idx
+            if pending.sent is not None:
+                pending.sent.set()
         if pending.is_call and idx is not None:
             pending.resend_at = _NEVER  # re-sent only when its proxy goes away
         else:

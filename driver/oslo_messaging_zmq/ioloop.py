@@ -82,6 +82,9 @@ class IOLoop:
         self._running = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Under eventlet the loop is a green thread: it runs only while the caller's green
+        # thread waits on something.
+        self.green = _eventlet_patched("thread")
         # the last time this loop did not run for longer than STALL_MIN seconds
         # (process frozen, VM paused): (when it ran again, how long it was out)
         self.last_stall: tuple[float, float] = (-1e9, 0.0)

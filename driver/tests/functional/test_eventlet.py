@@ -10,10 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 
+import oslo_messaging
 import pytest
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "green_scenario.py")
+IDLE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "green_idle_caster.py")
 
 
 @pytest.mark.parametrize("executor", ["eventlet", "threading"])
@@ -34,3 +38,41 @@ def test_monkey_patched_process(url, executor):
     assert result["during_long_elapsed"] < 3
     assert result["long"] == 4
     assert result["notifications"] == list(range(10))
+
+
+def test_green_cast_leaves_before_the_process_goes_idle(url, transports):
+    """A WSGI worker under eventlet (nova-api in uwsgi) casts, answers its request and runs
+    no Python until the next one: the casts must reach the server meanwhile (they sat in
+    the green I/O loop's queue until the next request before the fix)."""
+    topic = "idle-" + uuid.uuid4().hex
+    seen: list[int] = []
+
+    class Recorder:
+        def record(self, ctxt, value):
+            seen.append(value)
+
+    server = oslo_messaging.get_rpc_server(
+        transports(url),
+        oslo_messaging.Target(topic=topic, server="s"),
+        [Recorder()],
+        executor="threading",
+    )
+    server.start()
+    proc = subprocess.Popen(
+        [sys.executable, IDLE_SCRIPT, url, topic, "5", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "cast", proc.stderr.read()[-3000:]
+        deadline = time.monotonic() + 5  # well inside the caster's 8 s of idleness
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the caster must still be idle"
+        assert sorted(seen) == list(range(5))
+    finally:
+        proc.kill()
+        proc.wait()
+        server.stop()
+        server.wait()
