@@ -9,6 +9,7 @@ import pytest
 from conftest import (
     CONTROLLER,
     EVERY_TRANSPORT,
+    NOTIFY_ONLY,
     PROXIES,
     assert_all_ok,
     cell_mappings,
@@ -35,15 +36,17 @@ def _rabbit_password(user: str) -> str:
 @pytest.mark.parametrize(("name", "path", "user"), EVERY_TRANSPORT)
 def test_every_service_has_its_own_rabbitmq_user_back(name, path, user):
     node = host(name)
-    url = urlsplit(transport(node, path))
-    assert (url.scheme, url.hostname, url.port, url.path) == (
-        "rabbit",
-        "debian-ctl",
-        5672,
-        "/openstack",
-    ), (name, path)
-    assert unquote(url.username) == user, (name, path)
-    assert unquote(url.password) == _rabbit_password(user), (name, path)
+    sections = ["oslo_messaging_notifications"] + ([] if user in NOTIFY_ONLY else ["DEFAULT"])
+    for section in sections:
+        url = urlsplit(transport(node, path, section))
+        assert (url.scheme, url.hostname, url.port, url.path) == (
+            "rabbit",
+            "debian-ctl",
+            5672,
+            "/openstack",
+        ), (name, path, section)
+        assert unquote(url.username) == user, (name, path, section)
+        assert unquote(url.password) == _rabbit_password(user), (name, path, section)
     assert not config(node, path).has_section("oslo_messaging_zmq"), (name, path)
 
 

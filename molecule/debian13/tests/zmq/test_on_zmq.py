@@ -6,6 +6,7 @@ import pytest
 from conftest import (
     CONTROLLER,
     EVERY_TRANSPORT,
+    NOTIFY_ONLY,
     PROXIES,
     assert_all_ok,
     cell_mappings,
@@ -17,7 +18,18 @@ from conftest import (
     transport,
 )
 
-ZMQ_URL = "zmq://zmq@debian-ctl:9501,zmq@debian-cmp2:9501/"
+# Both proxies, in the inventory group's order (which Molecule's generated inventory sets).
+PROXY_NETLOCS = {"zmq@debian-ctl:9501", "zmq@debian-cmp2:9501"}
+
+
+def _is_both_proxies(url: str) -> bool:
+    scheme, _, rest = url.partition("://")
+    return scheme == "zmq" and rest.endswith("/") and set(rest[:-1].split(",")) == PROXY_NETLOCS
+
+
+@pytest.fixture(scope="module")
+def zmq_url() -> str:
+    return transport(host(CONTROLLER), "/etc/nova/nova.conf")
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +38,12 @@ def report() -> dict:
 
 
 @pytest.mark.parametrize(("name", "path", "user"), EVERY_TRANSPORT)
-def test_every_service_file_names_both_proxies_with_curve(name, path, user):
+def test_every_service_file_names_both_proxies_with_curve(zmq_url, name, path, user):
     node = host(name)
-    assert transport(node, path) == ZMQ_URL, (name, path)
+    assert _is_both_proxies(zmq_url), zmq_url
+    assert transport(node, path, "oslo_messaging_notifications") == zmq_url, (name, path)
+    if user not in NOTIFY_ONLY:
+        assert transport(node, path) == zmq_url, (name, path)
     parsed = config(node, path)
     assert parsed.get("oslo_messaging_zmq", "security_mode") == "curve", (name, path)
     secret = parsed.get("oslo_messaging_zmq", "client_secret_key_file")
@@ -51,10 +66,10 @@ def test_rabbitmq_is_stopped():
     assert not host(CONTROLLER).service("rabbitmq-server").is_running
 
 
-def test_cell1_is_mapped_to_the_proxies():
+def test_cell1_is_mapped_to_the_proxies(zmq_url):
     """nova-api and the super-conductor reach cell1 through this URL, not through nova.conf."""
     cells = cell_mappings()
-    assert cells["cell1"] == ZMQ_URL, cells
+    assert cells["cell1"] == zmq_url, cells
     assert cells["cell0"] == "none:/", cells
 
 
