@@ -6,6 +6,7 @@ import configparser
 import io
 import json
 import os
+import re
 
 import testinfra
 
@@ -76,9 +77,10 @@ def routed(step: dict, prefix: str = "") -> int:
 
 
 def cell_mappings() -> dict[str, str]:
-    """nova-manage's cell list (passwords masked): {cell name: transport URL}."""
+    """nova-manage's cell list: {cell name: transport URL}, as stored (--verbose: the short
+    list masks passwords with a pattern that mangles a URL of several hosts)."""
     out = host(CONTROLLER).check_output(
-        "runuser -u nova -- nova-manage cell_v2 list_cells 2>/dev/null"
+        "runuser -u nova -- nova-manage cell_v2 list_cells --verbose 2>/dev/null"
     )
     cells = {}
     for line in out.splitlines():
@@ -86,6 +88,11 @@ def cell_mappings() -> dict[str, str]:
         if len(cols) >= 4 and cols[0] not in ("Name", "") and not line.startswith("+"):
             cells[cols[0]] = cols[2]
     return cells
+
+
+def masked(url: str) -> str:
+    """URL with every password replaced, for assertion messages."""
+    return re.sub(r"(://|,)([^:@/,]+):[^@]*@", r"\1\2:***@", url)
 
 
 def proxy_metrics(name: str) -> dict:
