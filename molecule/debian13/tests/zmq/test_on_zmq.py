@@ -70,7 +70,7 @@ def test_cell1_is_mapped_to_the_proxies(zmq_url):
     """nova-api and the super-conductor reach cell1 through this URL, not through nova.conf."""
     cells = cell_mappings()
     assert cells["cell1"] == zmq_url, cells
-    assert cells["cell0"] == "none:/", cells
+    assert cells["cell0"].startswith("none:"), cells
 
 
 def test_smoke_all_ok_with_every_required_target_routed(report):
