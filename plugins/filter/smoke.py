@@ -122,7 +122,12 @@ def smoke_report_lines(report: dict, bus: bool) -> list[str]:
             detail = step["error"]
         else:
             detail = ", ".join(f"{p} +{_routed(targets, p)}" for p in step.get("required") or [])
-        if step.get("proxies_down"):
+        if step.get("unverified"):
+            detail += (
+                f" [not verifiable: {', '.join(step.get('proxies_lost') or [])} went away during"
+                f" the step with its counts of {', '.join(step['unverified'])}]"
+            )
+        elif step.get("proxies_down"):
             detail += f" [no answer from {', '.join(step['proxies_down'])}]"
         counts = f"{rpc:>5} {notify:>6}" if bus else f"{'-':>5} {'-':>6}"
         lines.append(

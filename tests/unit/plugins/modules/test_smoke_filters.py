@@ -184,3 +184,19 @@ def test_report_lines_name_failures():
     lines = smoke.smoke_report_lines(report("FAILED"), False)
     assert lines[-1] == "FAILED: server_boot"
     assert "proxies not read" in lines[0]
+
+
+def test_report_lines_say_which_proxy_took_its_counts_away():
+    base = {"project": "cinder", "outcome": "OK", "seconds": 5.0, "targets": {}, "error": ""}
+    lost = dict(
+        base,
+        name="volume_from_image",
+        required=["rpc/openstack/cinder-volume.*"],
+        unverified=["rpc/openstack/cinder-volume.*"],
+        proxies_lost=["p1 u"],
+        proxies_down=["p1 u"],
+    )
+    later = dict(base, name="volume_attach", required=[], proxies_down=["p1 u"])
+    lines = smoke.smoke_report_lines(report(steps=[lost, later]), True)
+    assert "not verifiable: p1 u went away during the step" in lines[2]
+    assert lines[3].endswith("[no answer from p1 u]")
