@@ -20,17 +20,17 @@ description:
     host needs neither pyzmq nor libsodium.
 author:
   - zeromq.openstack maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying
-      target.
     support: full
     details:
       - In check mode a key pair that would be generated is not known yet, so RV(public_key) is
         V(null) then.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details:
       - The diff shows the state, the public key and file attributes. The secret key never appears

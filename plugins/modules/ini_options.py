@@ -20,14 +20,14 @@ description:
     changed file keeps its owner, group and mode.
 author:
   - zeromq.openstack maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying
-      target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
 options:
   path:

@@ -31,16 +31,16 @@ description:
     formatted value differs from O(transport_url) with the literal URL.
 author:
   - zeromq.openstack maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying
-      target.
     support: full
     details:
       - Only lists the cells and reports which would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
 options:
   transport_url:

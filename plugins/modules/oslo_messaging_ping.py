@@ -24,16 +24,16 @@ description:
     C([DEFAULT]).
 author:
   - zeromq.openstack maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying
-      target.
     support: full
     details:
       - The module only sends probe messages and changes nothing, so it runs in check mode too.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 options:
   config_files:

@@ -20,16 +20,16 @@ description:
     else checks that those packages fit it.
 author:
   - zeromq.openstack maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying
-      target.
     support: full
     details:
       - The module only reads, so it runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 options:
   python:
