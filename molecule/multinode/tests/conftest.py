@@ -21,7 +21,6 @@ import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROXIES = ("zmq-proxy1", "zmq-proxy2")
 SERVICES = ("zmq-svc1", "zmq-svc2")

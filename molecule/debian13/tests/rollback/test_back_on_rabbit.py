@@ -7,7 +7,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from conftest import (
+    COMPUTES,
     CONTROLLER,
+    CONTROLLER_TRANSPORTS,
     EVERY_TRANSPORT,
     NOTIFY_ONLY,
     PROXIES,
@@ -49,6 +51,26 @@ def test_every_service_has_its_own_rabbitmq_user_back(name, path, user):
         assert unquote(url.username) == user, (name, path, section)
         assert unquote(url.password) == _rabbit_password(user), (name, path, section)
     assert not config(node, path).has_section("oslo_messaging_zmq"), (name, path)
+
+
+def test_the_passwords_are_ones_a_url_must_encode():
+    # create.yml gives every RabbitMQ user such a password: the checks above and below then
+    # prove the encoding (a password of letters and digits would pass unencoded).
+    for user in sorted(set(CONTROLLER_TRANSPORTS.values())):
+        assert set("@/:%$") <= set(_rabbit_password(user)), user
+
+
+@pytest.mark.parametrize("name", (CONTROLLER, *COMPUTES))
+def test_no_rabbitmq_password_in_the_journal_since_the_rollback_began(name):
+    # Ansible modules log their arguments to the host's journal (no_log hides them).
+    node = host(name)
+    began = node.check_output("cat /var/tmp/zmqos-rollback-began")
+    journal = node.check_output("journalctl --since @%s -o cat --no-pager", began)
+    assert journal, name
+    for user in sorted(set(CONTROLLER_TRANSPORTS.values())):
+        password = _rabbit_password(user)
+        for form in (password, quote(password, safe="")):
+            assert form not in journal, (name, user)
 
 
 def test_rabbitmq_runs_again():
