@@ -280,12 +280,23 @@ def oslo_messaging_zmq_entry_problems(
         merged = oslo_messaging_zmq_entries(
             {name: entry}, traits, default_traits, rpc_transport, notify_transport
         )[name]
-        if merged["uses_rabbit"] and not (_given(entry, "rabbit_password") or global_password):
-            where = f"oslo_messaging_zmq_services.{name}"
+        if not merged["uses_rabbit"]:
+            continue
+        where = f"oslo_messaging_zmq_services.{name}"
+        own = _given(entry, "rabbit_password")
+        if not (own or global_password):
             problems.append(
                 f"{where} uses the rabbit transport but has no RabbitMQ password: set "
                 f"{where}.rabbit_password or oslo_messaging_zmq_rabbit_password "
                 "(oslomsg_rpc_password)"
+            )
+        elif "/" in str(own or global_password):
+            source = f"{where}.rabbit_password" if own else "oslo_messaging_zmq_rabbit_password"
+            problems.append(
+                f"{where} uses the rabbit transport with a RabbitMQ password ({source}) that "
+                "contains '/': oslo.messaging's rabbit driver hands it to kombu quoted with '/' "
+                "left as is, the URL does not parse and the service fails at start; give that "
+                "RabbitMQ user a password without '/'"
             )
     return problems
 
