@@ -100,7 +100,8 @@ def describe_handshake_failure(event: int, value: int) -> str:
     if value in _CONNECTION_ERRNOS:
         return (
             "connection closed during the handshake (%s): the proxy, or something between "
-            "(a load balancer, a firewall), dropped it" % errno.errorcode.get(value, value)
+            "(a load balancer, a firewall), dropped it; a proxy with another security_mode "
+            "drops the handshake this way too" % errno.errorcode.get(value, value)
         )
     return "security handshake failed (errno %d): check security_mode and key files" % value
 
@@ -344,9 +345,14 @@ class ProxyLinks:
                 self._on_down(idx)
         else:
             reason = describe_handshake_failure(kind, value)
+            refused = kind in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            if not refused and self.errors[idx] and self._refusal_delay[idx] > _REFUSAL_RETRY_MIN:
+                # The socket reopened after a refusal is often dropped before the proxy
+                # answers it: the refusal stays the reason until a handshake succeeds.
+                reason = self.errors[idx]
             if self.errors[idx] != reason:
                 LOG.error("zmq proxy %s: %s", self.endpoints[idx], reason)
             self.errors[idx] = reason
             self.last_pong[idx] = 0.0
-            if kind in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+            if refused:
                 self._retry_after_refusal(idx)
