@@ -101,6 +101,12 @@ driver_version:
   returned: always
   type: str
   sample: 0.1.0
+driver_digest:
+  description:
+    - sha256 over the installed driver's modules (C(oslo_messaging_zmq/*.py)), the fingerprint
+      the roles compare with the source they ship; V(null) when the driver is absent.
+  returned: always
+  type: str
 entry_point:
   description: What C(oslo.messaging.drivers zmq) resolves to, V(null) when it does not.
   returned: always
@@ -139,6 +145,23 @@ def version_of(dist):
         return None
 
 
+def driver_digest():
+    # The steps of module_utils/driver_digest.modules_digest, over the installed package.
+    import hashlib
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("oslo_messaging_zmq")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    top = list(spec.submodule_search_locations)[0]
+    digest = hashlib.sha256()
+    for name in sorted(n for n in os.listdir(top) if n.endswith(".py")):
+        with open(os.path.join(top, name), "rb") as module:
+            digest.update(name.encode() + b"\0" + module.read() + b"\0")
+    return digest.hexdigest()
+
+
 def main():
     out = sys.stdout
     sys.stdout = sys.stderr
@@ -147,10 +170,15 @@ def main():
         "packages": {},
         "libzmq_version": None,
         "driver_version": version_of("oslo.messaging.zmq"),
+        "driver_digest": None,
         "driver_import_error": None,
         "entry_point": None,
         "entry_point_error": None,
     }
+    try:
+        facts["driver_digest"] = driver_digest()
+    except Exception:
+        pass
     try:
         import oslo_messaging  # noqa: F401
         facts["packages"]["oslo.messaging"] = version_of("oslo.messaging") or "0"
@@ -240,6 +268,7 @@ def main() -> None:
         "packages": facts.get("packages") or {},
         "libzmq_version": facts.get("libzmq_version"),
         "driver_version": facts.get("driver_version"),
+        "driver_digest": facts.get("driver_digest"),
         "entry_point": facts.get("entry_point"),
         "problems": found,
     }

@@ -7,10 +7,15 @@ interpreters that describe other environments (Debian 13's, an old one, a broken
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from ansible_collections.zeromq.openstack.plugins.module_utils import driver_env
+from ansible_collections.zeromq.openstack.plugins.lookup import source_tree
+from ansible_collections.zeromq.openstack.plugins.module_utils import driver_digest, driver_env
 from ansible_collections.zeromq.openstack.plugins.modules import zmq_driver_check
 
 FLOORS = {"python": "3.11", "oslo.messaging": "16.1", "pyzmq": "25"}
@@ -123,3 +128,35 @@ def test_module_fails_on_an_unusable_interpreter(run_module, tmp_path, kind):
     result = run_module(zmq_driver_check, {"python": python, "service": "cinder"})
     assert result["failed"] is True
     assert result["msg"].startswith("cinder: ")
+
+
+def _installed_digest(site: Path) -> str | None:
+    """driver_digest as the module's helper computes it in an interpreter that imports SITE."""
+    env = dict(os.environ, PYTHONPATH=str(site))
+    out = subprocess.run(
+        [sys.executable, "-c", zmq_driver_check.HELPER],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=site,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["driver_digest"]
+
+
+def test_installed_and_source_digests_agree_and_follow_the_code(tmp_path):
+    driver = Path(__file__).resolve().parents[4] / "driver"
+    source = source_tree.read_tree(str(driver), ["pyproject.toml", "oslo_messaging_zmq/*.py"])
+    shutil.copytree(driver / "oslo_messaging_zmq", tmp_path / "oslo_messaging_zmq")
+    shipped = driver_digest.source_digest(source)
+    assert _installed_digest(tmp_path) == shipped
+    (tmp_path / "oslo_messaging_zmq" / "__init__.py").write_text("# another release\n")
+    assert _installed_digest(tmp_path) != shipped
+
+
+def test_digest_ignores_what_is_not_a_module_of_the_package():
+    modules = {"oslo_messaging_zmq/a.py": "x = 1\n"}
+    extra = dict(modules, **{"pyproject.toml": "[project]\n", "oslo_messaging_zmq/t/b.py": ""})
+    assert driver_digest.source_digest(extra) == driver_digest.source_digest(modules)
+    with pytest.raises(ValueError, match="no oslo_messaging_zmq/"):
+        driver_digest.source_digest({"pyproject.toml": ""})
