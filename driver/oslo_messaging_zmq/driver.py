@@ -35,6 +35,19 @@ def proxy_endpoints(url, default_port: int) -> list[str]:
     return endpoints or ["tcp://127.0.0.1:%d" % default_port]
 
 
+def ignored_credentials(url) -> list[str]:
+    """Proxy hosts of a zmq:// URL that carry a password (which the driver does not use).
+
+    Deployment tools render one URL form for every transport, user:password@host:port,...
+    (OpenStack-Ansible does); on zmq:// the proxies know a client by its CURVE key instead.
+    """
+    return [
+        "%s:%s" % (host.hostname or "127.0.0.1", host.port or "-")
+        for host in url.hosts or []
+        if host.password
+    ]
+
+
 def load_security(opts) -> SecurityConfig:
     """Read the CURVE key files named by the options (or return plain mode)."""
     if opts.security_mode == "plain":
@@ -72,6 +85,14 @@ class ZmqDriver(base.BaseDriver):
         opts = conf.oslo_messaging_zmq
         self._opts = opts
         self._endpoints = proxy_endpoints(url, opts.default_proxy_port)
+        with_password = ignored_credentials(url)
+        if with_password:
+            LOG.warning(
+                "zmq: the transport_url gives a user and password for %s; they are ignored "
+                "(the proxies authenticate a client by its CURVE key, [oslo_messaging_zmq] "
+                "client_secret_key_file)",
+                ", ".join(with_password),
+            )
         self._vhost = (url.virtual_host or "").strip("/")
         self._security = load_security(opts)
         self._settings = LinkSettings(

@@ -4,7 +4,12 @@ from oslo_config import cfg
 from oslo_messaging import conffixture
 
 from oslo_messaging_zmq import options
-from oslo_messaging_zmq.driver import ZmqConfigError, ZmqDriver, proxy_endpoints
+from oslo_messaging_zmq.driver import (
+    ZmqConfigError,
+    ZmqDriver,
+    ignored_credentials,
+    proxy_endpoints,
+)
 
 
 def _conf():
@@ -38,6 +43,27 @@ def test_proxy_endpoints_from_url():
     assert proxy_endpoints(oslo_messaging.TransportURL.parse(conf, "zmq://"), 9501) == [
         "tcp://127.0.0.1:9501"
     ]
+
+
+def test_credentials_in_the_url_are_ignored_with_a_warning(caplog):
+    """OpenStack-Ansible's URL form (user:password@host:port,..., a vhost) works on zmq://."""
+    conf = _conf()
+    text = "zmq://nova:s3cr%2Ft@ctl1:9501,nova:s3cr%2Ft@ctl2:9501//nova?security_mode=plain"
+    url = oslo_messaging.TransportURL.parse(conf, text)
+    assert proxy_endpoints(url, 9501) == ["tcp://ctl1:9501", "tcp://ctl2:9501"]
+    assert ignored_credentials(url) == ["ctl1:9501", "ctl2:9501"]
+    with caplog.at_level("WARNING", logger="oslo_messaging_zmq.driver"):
+        driver = ZmqDriver(conf, url)
+    try:
+        assert driver._vhost == "nova"
+        warned = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+        assert warned and "ctl1:9501, ctl2:9501" in warned[0]
+        assert "s3cr" not in caplog.text
+    finally:
+        driver.cleanup()
+    # The collection's own URL names a user without a password: nothing to warn about.
+    own = oslo_messaging.TransportURL.parse(conf, "zmq://zmq@ctl1:9501,zmq@ctl2:9501/")
+    assert ignored_credentials(own) == []
 
 
 def test_url_query_overrides_options():
