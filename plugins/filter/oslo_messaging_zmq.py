@@ -2,8 +2,9 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Filters of the oslo_messaging_zmq role: service entries, transport URLs, play tiers.
 
-The role's vars/main.yml only wires these together; everything that builds a value from
-inventory data lives here and is unit tested (tests/unit/plugins/filter).
+The role's vars/main.yml only wires these together (one oslo_messaging_zmq_plan call, one
+oslo_messaging_zmq_plan_urls call); everything that builds a value from inventory data lives here
+and is unit tested (tests/unit/plugins/modules/test_oslo_messaging_zmq_filters.py).
 """
 
 from __future__ import annotations
@@ -217,6 +218,73 @@ def oslo_messaging_zmq_urls(
     return out
 
 
+def oslo_messaging_zmq_plan(
+    services: Mapping,
+    *,
+    traits: Mapping,
+    default_traits: Mapping,
+    rpc_transport: str,
+    notify_transport: str,
+    security_mode: str,
+    proxy_addresses: list[str],
+    proxy_port,
+) -> dict:
+    """What the role does on a host, computed once from its inputs; it holds no secret.
+
+    SERVICES are the raw inventory entries, TRAITS / DEFAULT_TRAITS the role's tables, the
+    transports and SECURITY_MODE the role's variables, PROXY_ADDRESSES the proxies' addresses in
+    the proxy group's order (hostvars stay with the caller). The keys:
+
+    - ``entries``: {name: entry} of every listed service (oslo_messaging_zmq_entries, no secrets);
+    - ``active``: the entries of the services that use messaging at all, in the services' order;
+    - ``on_zmq`` / ``on_rabbit``: the active entries with RPC or notifications on that transport;
+    - ``curve``: CURVE keys are needed (security_mode curve and a service on ZeroMQ);
+    - ``zmq_url``: the proxies' transport URL, "" when there are no proxies;
+    - ``pythons``: the active services' interpreters, each once, in first-seen order.
+    """
+    entries = oslo_messaging_zmq_entries(
+        services, traits, default_traits, rpc_transport, notify_transport
+    )
+    active = [entry for entry in entries.values() if entry["active"]]
+    on_zmq = [entry for entry in active if entry["uses_zmq"]]
+    addresses = list(proxy_addresses or [])
+    return {
+        "entries": entries,
+        "active": active,
+        "on_zmq": on_zmq,
+        "on_rabbit": [entry for entry in active if entry["uses_rabbit"]],
+        "curve": security_mode == "curve" and bool(on_zmq),
+        "zmq_url": zmq_transport_url(addresses, proxy_port) if addresses else "",
+        "pythons": [p for p in dict.fromkeys(entry.get("python") for entry in active) if p],
+    }
+
+
+def oslo_messaging_zmq_plan_urls(
+    plan: Mapping,
+    services: Mapping,
+    *,
+    rabbit_addresses: list[str],
+    rabbit_port,
+    rabbit_userid: str,
+    rabbit_password: str,
+    rabbit_vhost="/",
+) -> dict[str, dict]:
+    """Per service of PLAN (oslo_messaging_zmq_plan), its RPC and notification URLs.
+
+    {name: {rpc, notify}} as oslo_messaging_zmq_urls makes them: the plan's zmq_url, or a
+    RabbitMQ URL on RABBIT_ADDRESSES with the entry's credentials over the RABBIT_* ones. A
+    RabbitMQ URL holds a password: only no_log consumers may read the result.
+    """
+    rabbit = {
+        "hosts": list(rabbit_addresses or []),
+        "port": rabbit_port,
+        "userid": rabbit_userid,
+        "password": rabbit_password,
+        "vhost": rabbit_vhost,
+    }
+    return oslo_messaging_zmq_urls(plan["entries"], services, plan["zmq_url"], rabbit)
+
+
 def _is_abs_list(value) -> bool:
     return (
         isinstance(value, list)
@@ -365,6 +433,8 @@ class FilterModule:
             "oslo_messaging_zmq_addresses": oslo_messaging_zmq_addresses,
             "oslo_messaging_zmq_entries": oslo_messaging_zmq_entries,
             "oslo_messaging_zmq_urls": oslo_messaging_zmq_urls,
+            "oslo_messaging_zmq_plan": oslo_messaging_zmq_plan,
+            "oslo_messaging_zmq_plan_urls": oslo_messaging_zmq_plan_urls,
             "oslo_messaging_zmq_entry_problems": oslo_messaging_zmq_entry_problems,
             "oslo_messaging_zmq_tier": oslo_messaging_zmq_tier,
             "oslo_messaging_zmq_floors": oslo_messaging_zmq_floors,

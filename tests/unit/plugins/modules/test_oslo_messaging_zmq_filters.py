@@ -9,7 +9,7 @@ dependency), so what the role renders is what the services will read.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -176,6 +176,151 @@ def test_urls_need_no_rabbit_hosts_when_nothing_uses_rabbit():
     assert urls == {"nova": {"rpc": "zmq://p:1/", "notify": "zmq://p:1/"}}
 
 
+# --- the plan (vars/main.yml's one call) and its URLs ----------------------------------------
+
+
+def plan(services, rpc="zmq", notify="zmq", mode="curve", proxies=("p1",), port=9501):
+    return f.oslo_messaging_zmq_plan(
+        services,
+        traits=TRAITS,
+        default_traits=DEFAULT_TRAITS,
+        rpc_transport=rpc,
+        notify_transport=notify,
+        security_mode=mode,
+        proxy_addresses=list(proxies),
+        proxy_port=port,
+    )
+
+
+def plan_urls(the_plan, services, password="g", addresses=("rmq1", "rmq2")):
+    return f.oslo_messaging_zmq_plan_urls(
+        the_plan,
+        services,
+        rabbit_addresses=list(addresses),
+        rabbit_port=5672,
+        rabbit_userid="openstack",
+        rabbit_password=password,
+        rabbit_vhost="/",
+    )
+
+
+def names(entries):
+    return [e["name"] for e in entries]
+
+
+SPLIT = {
+    "nova": dict(NOVA, rabbit_password=SPECIAL),
+    "glance": dict(NOVA, python="/opt/glance/bin/python", notify_transport="rabbit"),
+    "cinder": dict(NOVA, rpc_transport="rabbit"),
+    "placement": dict(NOVA, python="/opt/placement/bin/python"),
+    "heat": dict(NOVA, python="/opt/heat/bin/python"),
+}
+
+
+def test_plan_has_the_keys_the_tasks_read():
+    out = plan({"nova": NOVA})
+    assert set(out) == {"entries", "active", "on_zmq", "on_rabbit", "curve", "zmq_url", "pythons"}
+    assert out["entries"] == entries({"nova": NOVA})
+    assert out["active"] == [out["entries"]["nova"]]
+
+
+def test_plan_splits_services_between_zmq_and_rabbit_in_the_services_order():
+    out = plan(SPLIT)
+    assert names(out["active"]) == ["nova", "glance", "cinder", "heat"]
+    # cinder: RPC on rabbit, notifications on zmq; glance: notifications only, on rabbit
+    assert names(out["on_zmq"]) == ["nova", "cinder", "heat"]
+    assert names(out["on_rabbit"]) == ["glance", "cinder"]
+
+
+def test_plan_leaves_placement_inactive():
+    out = plan(SPLIT)
+    assert out["entries"]["placement"]["active"] is False
+    assert "placement" not in names(out["active"])
+    assert "/opt/placement/bin/python" not in out["pythons"]
+    alone = plan({"placement": NOVA})
+    assert (alone["active"], alone["on_zmq"], alone["on_rabbit"]) == ([], [], [])
+    assert (alone["curve"], alone["pythons"]) == (False, [])
+
+
+def test_plan_lists_each_python_once_in_first_seen_order():
+    assert plan(SPLIT)["pythons"] == [
+        "/usr/bin/python3",
+        "/opt/glance/bin/python",
+        "/opt/heat/bin/python",
+    ]
+    assert plan({})["pythons"] == []
+
+
+def test_plan_without_proxies_has_an_empty_zmq_url():
+    assert plan({"nova": NOVA}, proxies=())["zmq_url"] == ""
+    assert plan({"nova": NOVA}, proxies=(), port="not a port")["zmq_url"] == ""
+    # and the rollback path builds its URLs without one
+    out = plan({"nova": NOVA}, rpc="rabbit", notify="rabbit", proxies=())
+    assert parse(plan_urls(out, {"nova": NOVA})["nova"]["rpc"]).transport == "rabbit"
+
+
+def test_plan_zmq_url_lists_the_proxy_addresses_with_ipv6_bracketed():
+    out = plan({"nova": NOVA}, proxies=("fd00::11", "192.0.2.12"), port="9501")
+    assert out["zmq_url"] == "zmq://zmq@[fd00::11]:9501,zmq@192.0.2.12:9501/"
+    assert plan({}, proxies=("fd00::11",))["zmq_url"] == "zmq://[fd00::11]:9501/"
+
+
+@pytest.mark.parametrize(
+    ("services", "rpc", "notify", "mode", "curve"),
+    [
+        ({"nova": NOVA}, "zmq", "zmq", "curve", True),
+        ({"nova": NOVA}, "rabbit", "zmq", "curve", True),
+        ({"nova": NOVA}, "zmq", "zmq", "plain", False),
+        ({"nova": NOVA}, "rabbit", "rabbit", "curve", False),
+        ({"placement": NOVA}, "zmq", "zmq", "curve", False),
+        ({}, "zmq", "zmq", "curve", False),
+    ],
+)
+def test_plan_needs_curve_only_for_services_on_zmq(services, rpc, notify, mode, curve):
+    assert plan(services, rpc=rpc, notify=notify, mode=mode)["curve"] is curve
+
+
+def test_plan_holds_no_secret():
+    out = plan(SPLIT, rpc="rabbit")
+    assert SPECIAL not in repr(out)
+    assert all("rabbit_password" not in e for e in out["entries"].values())
+
+
+def test_plan_urls_percent_encode_the_rabbit_password():
+    out = plan(SPLIT, proxies=("fd00::11",))
+    urls = plan_urls(out, SPLIT, password=USABLE, addresses=("fd00::21", "rmq2"))
+    glance = urls["glance"]["notify"]
+    assert USABLE not in glance
+    assert glance.startswith("rabbit://openstack:" + quote(USABLE, safe="") + "@[fd00::21]:5672,")
+    hosts = parse(glance).hosts
+    assert [(h.hostname, h.password) for h in hosts] == [("fd00::21", USABLE), ("rmq2", USABLE)]
+    assert urls["glance"]["rpc"] is None
+    # cinder's RPC on RabbitMQ, its notifications and nova's everything on the proxies
+    assert parse(urls["cinder"]["rpc"]).hosts[0].password == USABLE
+    assert urls["cinder"]["notify"] == urls["nova"]["rpc"] == "zmq://[fd00::11]:9501/"
+    assert urls["placement"] == {"rpc": None, "notify": None}
+
+
+def test_plan_urls_are_oslo_messaging_zmq_urls():
+    out = plan(SPLIT)
+    assert plan_urls(out, SPLIT) == f.oslo_messaging_zmq_urls(
+        out["entries"], SPLIT, out["zmq_url"], dict(RABBIT, password="g")
+    )
+
+
+def test_plan_urls_need_no_rabbit_hosts_when_nothing_uses_rabbit():
+    out = plan({"nova": NOVA})
+    assert plan_urls(out, {"nova": NOVA}, addresses=()) == {
+        "nova": {"rpc": "zmq://p1:9501/", "notify": "zmq://p1:9501/"}
+    }
+
+
+def test_plan_and_plan_urls_are_registered_filters():
+    filters = f.FilterModule().filters()
+    assert filters["oslo_messaging_zmq_plan"] is f.oslo_messaging_zmq_plan
+    assert filters["oslo_messaging_zmq_plan_urls"] is f.oslo_messaging_zmq_plan_urls
+
+
 # --- entry problems --------------------------------------------------------------------------
 
 
@@ -230,8 +375,6 @@ def test_rabbit_password_with_a_slash_is_named_without_the_secret(own):
 def test_kombu_parses_what_the_rabbit_driver_makes_of_a_password_unless_it_has_a_slash(password):
     # Why the check above exists: impl_rabbit builds kombu's URL with parse.quote(password),
     # which leaves "/" as is (oslo.messaging 16.1 to 18.x); kombu then reads it as the path.
-    from urllib.parse import quote
-
     from kombu.utils.url import parse_url
 
     url = f"amqp://nova:{quote(password)}@debian-ctl:5672/openstack"
