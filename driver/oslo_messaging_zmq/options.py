@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from oslo_config import cfg
+
+LOG = logging.getLogger(__name__)
+
+# Query keys that deployment tools put into every transport URL for RabbitMQ's TLS
+# (OpenStack-Ansible renders ?ssl=0, or ?ssl=1&ssl_version=..&ssl_ca_file=..). On zmq:// CURVE
+# encrypts and authenticates ([oslo_messaging_zmq] security_mode): they are ignored, not refused.
+IGNORED_QUERY_PREFIX = "ssl"
 
 DEFAULT_PROXY_PORT = 9501
 DEFAULT_HEALTH_PORT = 9502
@@ -187,6 +196,22 @@ def register(conf: cfg.ConfigOpts, url=None):
         return conf
     from oslo_messaging._drivers import common  # not needed (nor imported) by the proxy
 
+    ignored = sorted(
+        key for key in url.query if key.startswith(IGNORED_QUERY_PREFIX) and key not in conf[GROUP]
+    )
+    if ignored:
+        LOG.warning(
+            "zmq: transport_url query %s ignored: TLS settings do not apply to zmq://, "
+            "CURVE encrypts ([oslo_messaging_zmq] security_mode)",
+            ", ".join(ignored),
+        )
+        url = type(url)(
+            url.conf,
+            url.transport,
+            url.virtual_host,
+            url.hosts,
+            {k: v for k, v in url.query.items() if k not in ignored},
+        )
     return common.ConfigOptsProxy(conf, url, GROUP)
 
 

@@ -46,9 +46,13 @@ def test_proxy_endpoints_from_url():
 
 
 def test_credentials_in_the_url_are_ignored_with_a_warning(caplog):
-    """OpenStack-Ansible's URL form (user:password@host:port,..., a vhost) works on zmq://."""
+    """OpenStack-Ansible's URL form works on zmq://: user:password@host:port,..., a vhost and
+    its TLS query (?ssl=0, or ?ssl=1&ssl_version=..&ssl_ca_file=..)."""
     conf = _conf()
-    text = "zmq://nova:s3cr%2Ft@ctl1:9501,nova:s3cr%2Ft@ctl2:9501//nova?security_mode=plain"
+    text = (
+        "zmq://nova:s3cr%2Ft@ctl1:9501,nova:s3cr%2Ft@ctl2:9501//nova"
+        "?security_mode=plain&ssl=1&ssl_version=TLSv1_2&ssl_ca_file=/etc/ssl/ca.pem"
+    )
     url = oslo_messaging.TransportURL.parse(conf, text)
     assert proxy_endpoints(url, 9501) == ["tcp://ctl1:9501", "tcp://ctl2:9501"]
     assert ignored_credentials(url) == ["ctl1:9501", "ctl2:9501"]
@@ -57,7 +61,9 @@ def test_credentials_in_the_url_are_ignored_with_a_warning(caplog):
     try:
         assert driver._vhost == "nova"
         warned = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
-        assert warned and "ctl1:9501, ctl2:9501" in warned[0]
+        assert any("ctl1:9501, ctl2:9501" in w for w in warned), warned
+        assert any("ssl, ssl_ca_file, ssl_version ignored" in w for w in warned), warned
+        assert driver._opts.security_mode == "plain"  # the other query keys still apply
         assert "s3cr" not in caplog.text
     finally:
         driver.cleanup()
