@@ -7,6 +7,7 @@ dependencies must be exactly the collections the shipped content calls.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import re
@@ -196,18 +197,26 @@ def test_driver_source_the_roles_install_ships(shipped):
         assert init.is_file(), f"driver package {package} missing from the tarball"
 
 
+def _filters_of(path: Path) -> set[str]:
+    """The names a filter plugin file's FilterModule.filters() returns (its dict's keys)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef) and node.name == "filters":
+            for ret in ast.walk(node):
+                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
+                    names |= {k.value for k in ret.value.keys if isinstance(k, ast.Constant)}
+    return names
+
+
 def _own_plugin_names(root: Path) -> dict[str, set[str]]:
     plugins = root / "plugins"
     names = {
         kind: {p.stem for p in (plugins / kind).glob("*.py")}
         for kind in ("modules", "lookup", "doc_fragments", "module_utils")
     }
-    names["filter"] = {
-        m.group(1)
-        for p in (plugins / "filter").glob("*.py")
-        for m in re.finditer(r"^\s*['\"](\w+)['\"]\s*:", p.read_text(), re.MULTILINE)
-    }
+    names["filter"] = {name for p in (plugins / "filter").glob("*.py") for name in _filters_of(p)}
     names["roles"] = {p.name for p in (root / "roles").iterdir() if p.is_dir()}
+    names["playbooks"] = {p.stem for p in (root / "playbooks").glob("*.yml")}
     return names
 
 
