@@ -68,6 +68,7 @@ def rerun(ready):
     svc1.check_output("echo '# not the shipped code' >> %s/__init__.py", package)
     pids = {name: main_pid(ready[name]) for name in ("zmq-svc1", "zmq-svc2")}
 
+    # key=value, as operators type it: the role must read the string "false" as false.
     first = run_site(
         "oslo_messaging_zmq_restart=false", f"oslo_messaging_zmq_proxy_port={OTHER_PORT}"
     )
