@@ -122,7 +122,8 @@ class ProxyProcess:
         return self._get("/healthz")
 
     def metrics(self) -> dict:
-        return self._get("/metrics")[1]
+        """The snapshot as JSON (GET /stats)."""
+        return self._get("/stats")[1]
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
