@@ -101,8 +101,8 @@ class ZmqProxy:
             raise RuntimeError(f"{self.name} proxy did not start; see {self.log_path}")
 
     def metrics(self) -> dict[str, Any] | str:
-        """The proxy's counters from its HTTP endpoint (best effort)."""
-        url = f"http://{LOOPBACK}:{self.health_port}/metrics"
+        """The proxy's counters from its JSON endpoint /stats (best effort)."""
+        url = f"http://{LOOPBACK}:{self.health_port}/stats"
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
                 text = resp.read().decode(errors="replace")

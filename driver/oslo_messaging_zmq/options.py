@@ -179,7 +179,7 @@ proxy_opts = [
         "max_tracked_targets",
         default=10000,
         min=10,
-        help="Upper bound of per-target counter entries in /metrics.",
+        help="Upper bound of per-target entries (labels) in /metrics and /stats.",
     ),
 ]
 

@@ -2,7 +2,7 @@
 
 Run several side by side (each listed in the transport URL).  They share no
 state: listeners register with every proxy, senders pick one live proxy per
-message.  See driver/README.md for the protocol, the options and /metrics.
+message.  See driver/README.md for the protocol, the options, /metrics and /stats.
 """
 
 from __future__ import annotations
@@ -435,8 +435,11 @@ class Proxy:
             targets[label] = dict(entry, listeners=listeners.get(label, 0))
         for label, count in listeners.items():
             if label not in targets:
-                targets[label] = dict.fromkeys(Counters.PER_TARGET, 0)
-                targets[label]["listeners"] = count
+                # bounded like the counters: the rest of the listeners count under "_other"
+                if len(targets) >= self.opts.max_tracked_targets:
+                    label = Counters.OVERFLOW
+                entry = targets.setdefault(label, dict.fromkeys(Counters.PER_TARGET, 0))
+                entry["listeners"] = entry.get("listeners", 0) + count
         return {
             "version": 1,
             "endpoint": self.endpoint,
@@ -447,6 +450,9 @@ class Proxy:
             "held_now": {"messages": self.holds.count, "bytes": self.holds.bytes},
             "peers": {"listeners": len(self.table.peers), "clients": len(self.clients)},
             "targets": targets,
+            # private (not in /stats): for /healthz and /metrics
+            "_at": time.time(),
+            "_started": self.started,
         }
 
     def health(self) -> tuple[int, dict]:
@@ -457,7 +463,8 @@ class Proxy:
             "endpoint": self.endpoint,
         }
 
-    def metrics(self) -> dict:
+    def stats(self) -> dict:
+        """The snapshot without its private keys: GET /stats."""
         return {k: v for k, v in self.snapshot.items() if not k.startswith("_")}
 
     # -- main loop -------------------------------------------------------------------
@@ -490,7 +497,6 @@ class Proxy:
             now = time.monotonic()
             if now >= next_maintenance:
                 self.maintenance()
-                self.snapshot["_at"] = time.time()
                 next_maintenance = now + _MAINTENANCE_INTERVAL
             if self.zap is not None and (self._reload_keys or now >= next_reload):
                 self._load_allowed(force=self._reload_keys)
@@ -582,9 +588,15 @@ def main(argv: list[str] | None = None) -> int:
     health = None
     if opts.health_port:
         proxy.maintenance()
-        health = HealthServer(opts.health_address, opts.health_port, proxy.health, proxy.metrics)
+        health = HealthServer(
+            opts.health_address,
+            opts.health_port,
+            proxy.health,
+            proxy.stats,
+            lambda: proxy.snapshot,
+        )
         health.start()
-        LOG.info("health/metrics on http://%s:%d/", opts.health_address, health.port)
+        LOG.info("/healthz, /metrics and /stats on http://%s:%d/", opts.health_address, health.port)
     signal.signal(signal.SIGTERM, proxy.stop)
     signal.signal(signal.SIGINT, proxy.stop)
     signal.signal(signal.SIGHUP, proxy.reload)

@@ -295,6 +295,8 @@ class Counters:
         "stalls",
     )
     PER_TARGET = ("routed", "held", "dropped")
+    # the label of every target beyond max_targets
+    OVERFLOW = "_other"
 
     def __init__(self, max_targets: int) -> None:
         self.total = dict.fromkeys(self.GLOBAL, 0)
@@ -308,7 +310,7 @@ class Counters:
         entry = self.targets.get(label)
         if entry is None:
             if len(self.targets) >= self._max:
-                label = "_other"
+                label = self.OVERFLOW
                 entry = self.targets.get(label)
             if entry is None:
                 entry = self.targets[label] = dict.fromkeys(self.PER_TARGET, 0)

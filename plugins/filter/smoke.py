@@ -19,7 +19,7 @@ def smoke_run_name(prefix: str, epoch: float, token: str) -> str:
 
 
 def smoke_readings(results: list[dict]) -> dict[str, dict | None]:
-    """Per proxy ("HOST URL"), its /metrics snapshot, or None when it did not answer.
+    """Per proxy ("HOST URL"), its /stats snapshot, or None when it did not answer.
 
     RESULTS are the uri loop's results over (host, url) pairs; a proxy that is down (killed,
     hung, restarting) answers nothing, which a smoke run across a proxy failure must survive.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
@@ -122,7 +123,17 @@ class ProxyProcess:
         return self._get("/healthz")
 
     def metrics(self) -> dict:
-        return self._get("/metrics")[1]
+        """The snapshot as JSON (GET /stats)."""
+        return self._get("/stats")[1]
+
+    def scrape(self, path: str = "/metrics") -> tuple[int, str, str]:
+        """GET path as text, as Prometheus would: (status, content type, body)."""
+        url = "http://%s:%d%s" % (LOOPBACK, self.health_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+                return resp.status, resp.headers["Content-Type"], resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

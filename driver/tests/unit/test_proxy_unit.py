@@ -122,7 +122,7 @@ def test_call_without_listener_held_then_expires(prx):
     prx.maintenance()
     assert prx.holds.count == 0
     assert prx.counters.total["expired"] == 1
-    snap = prx.metrics()
+    snap = prx.stats()
     assert snap["targets"]["rpc/ex/t"]["dropped"] == 1
     assert set(snap) >= {"counters", "held_now", "peers", "targets", "version", "rss_bytes"}
 
@@ -139,7 +139,7 @@ def test_register_flushes_held(prx):
     assert prx.holds.count == 0
     assert [h[wire.F_ID] for h in prx.to(b"server", wire.DELIVER)] == ["m"]
     prx.maintenance()
-    assert prx.metrics()["targets"]["rpc/ex/t"]["listeners"] == 1
+    assert prx.stats()["targets"]["rpc/ex/t"]["listeners"] == 1
 
 
 def _notify(prx, msg_id):

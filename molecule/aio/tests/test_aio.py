@@ -245,7 +245,7 @@ def proxy_metrics(host):
     return json.loads(
         host.check_output(
             "python3 -c 'import urllib.request; "
-            'print(urllib.request.urlopen("http://127.0.0.1:9502/metrics").read().decode())\''
+            'print(urllib.request.urlopen("http://127.0.0.1:9502/stats").read().decode())\''
         )
     )
 

@@ -96,9 +96,9 @@ def masked(url: str) -> str:
 
 
 def proxy_metrics(name: str) -> dict:
-    """A proxy's /metrics JSON, read on its own host (port 9502 listens on 127.0.0.1)."""
+    """A proxy's /stats JSON, read on its own host (port 9502 listens on 127.0.0.1)."""
     out = host(name).check_output(
         "python3 -c 'import urllib.request as u;"
-        ' print(u.urlopen("http://127.0.0.1:9502/metrics", timeout=5).read().decode())\''
+        ' print(u.urlopen("http://127.0.0.1:9502/stats", timeout=5).read().decode())\''
     )
     return json.loads(out)

@@ -135,8 +135,8 @@ def lines_with(text: str, needle: str) -> list[dict]:
 
 
 def proxy_counters(node: Node) -> dict:
-    status, body = node.http_json("/metrics")
-    assert status == 200, f"{node.name}: /metrics answered {status}"
+    status, body = node.http_json("/stats")
+    assert status == 200, f"{node.name}: /stats answered {status}"
     return body
 
 

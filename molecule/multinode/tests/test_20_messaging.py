@@ -121,7 +121,7 @@ def test_proxy_metrics_count_the_calls(ready):
     assert result["ok"], result
     assert result["succeeded"] == 5
 
-    # /metrics is a snapshot the proxy refreshes every 0.25 s: the last calls may be in the
+    # /stats is a snapshot the proxy refreshes every 0.25 s: the last calls may be in the
     # next one.
     def counted():
         after = [proxy_counters(ready[name]) for name in PROXIES]

@@ -184,7 +184,7 @@ class Lab:
             return None
 
     def counters(self) -> list[dict | None]:
-        """Every proxy's /metrics counters (None for a proxy that does not answer)."""
+        """Every proxy's /stats counters (None for a proxy that does not answer)."""
         values: list[dict | None] = []
         for proxy in self.proxies:
             try:

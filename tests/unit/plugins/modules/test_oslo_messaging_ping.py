@@ -151,7 +151,7 @@ class Lab:
             time.sleep(0.1)
 
     def metrics(self) -> dict:
-        url = f"http://{LOOPBACK}:{self.health_port}/metrics"
+        url = f"http://{LOOPBACK}:{self.health_port}/stats"
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
             return json.loads(response.read())
 

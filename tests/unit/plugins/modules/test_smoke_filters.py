@@ -41,7 +41,7 @@ def test_only_runs_older_than_the_limit_are_leftovers():
 
 def _answer(host: str, uptime: float, **targets: int) -> dict:
     return {
-        "item": [host, "http://127.0.0.1:9502/metrics"],
+        "item": [host, "http://127.0.0.1:9502/stats"],
         "status": 200,
         "json": {
             "uptime_seconds": uptime,
@@ -54,16 +54,14 @@ def _answer(host: str, uptime: float, **targets: int) -> dict:
 
 
 def _silent(host: str) -> dict:
-    return {"item": [host, "http://127.0.0.1:9502/metrics"], "status": -1, "msg": "refused"}
+    return {"item": [host, "http://127.0.0.1:9502/stats"], "status": -1, "msg": "refused"}
 
 
 def test_readings_key_each_proxy_and_mark_the_silent_ones():
     readings = smoke.smoke_readings([_answer("p1", 10, rpc__nova__compute=3), _silent("p2")])
-    assert (
-        readings["p1 http://127.0.0.1:9502/metrics"]["targets"]["rpc/nova/compute"]["routed"] == 3
-    )
-    assert readings["p2 http://127.0.0.1:9502/metrics"] is None
-    assert smoke.smoke_unreachable(readings) == ["p2 http://127.0.0.1:9502/metrics"]
+    assert readings["p1 http://127.0.0.1:9502/stats"]["targets"]["rpc/nova/compute"]["routed"] == 3
+    assert readings["p2 http://127.0.0.1:9502/stats"] is None
+    assert smoke.smoke_unreachable(readings) == ["p2 http://127.0.0.1:9502/stats"]
 
 
 def test_readings_reject_an_answer_without_targets():
@@ -87,7 +85,7 @@ def test_totals_sum_over_the_proxies_that_answered():
 def test_delta_keeps_only_targets_that_grew():
     before = smoke.smoke_readings([_answer("p1", 10, a=1, b=5)])
     now = smoke.smoke_readings([_answer("p1", 20, a=1, b=7, c=0)])
-    now["p1 http://127.0.0.1:9502/metrics"]["targets"]["c"]["held"] = 2
+    now["p1 http://127.0.0.1:9502/stats"]["targets"]["c"]["held"] = 2
     assert smoke.smoke_delta(now, before) == {
         "b": {"routed": 2, "held": 0, "dropped": 0},
         "c": {"routed": 0, "held": 2, "dropped": 0},
@@ -100,7 +98,7 @@ def test_delta_survives_a_proxy_killed_and_restarted():
     killed = smoke.smoke_readings([_answer("p1", 110, a=58), _silent("p2")])
     assert smoke.smoke_delta(killed, first) == {"a": {"routed": 8, "held": 0, "dropped": 0}}
     known = smoke.smoke_remember(killed, first)
-    assert known["p2 http://127.0.0.1:9502/metrics"]["uptime_seconds"] == 100
+    assert known["p2 http://127.0.0.1:9502/stats"]["uptime_seconds"] == 100
     back = smoke.smoke_readings([_answer("p1", 120, a=60), _answer("p2", 3, a=4)])
     assert smoke.smoke_delta(back, known) == {"a": {"routed": 6, "held": 0, "dropped": 0}}
 
