@@ -18,6 +18,7 @@ import time
 
 import zmq
 from oslo_config import cfg
+from zmq.utils import monitor as zmq_monitor
 from zmq.utils import z85
 
 from oslo_messaging_zmq import options, security, wire
@@ -36,7 +37,12 @@ LOG = logging.getLogger("oslo_messaging_zmq.proxy")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 _MAINTENANCE_INTERVAL = 0.25
-_KEY_RELOAD_INTERVAL = 5.0
+# allowed_clients: its mtime is checked this often (one stat), its files all
+# re-read this often anyway (an edit in place does not touch the directory)
+_KEY_CHECK_INTERVAL = 0.25
+_KEY_RELOAD_INTERVAL = 30.0
+_ZMTP_HEARTBEAT = 1.0
+_LOG_EVERY = 60.0
 _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
 _SENT, _BUSY, _GONE = 0, 1, 2
@@ -54,8 +60,18 @@ class Proxy:
         self.started = time.time()
         self.snapshot: dict = {}
         self._stop = False
-        self._allowed: set[bytes] = set()
-        self._allowed_mtime: float | None = None
+        # admitted client keys (Z85 text, as libzmq's User-Id) and who uses which
+        self._allowed: dict[str, security.AllowedKey] = {}
+        self._allowed_mtime: int | None = None
+        self._key_errors: set[str] = set()
+        self._owner: dict[bytes, str] = {}  # routing id -> the key that first used it
+        # connection (fd) each bound routing id was last seen on, to detach it
+        # when that connection closes; detached ids keep their key for a while
+        self._fd_of: dict[bytes, int] = {}
+        self._on_fd: dict[int, set[bytes]] = {}
+        self._detached: dict[bytes, tuple[str, float]] = {}
+        self.monitor: zmq.Socket | None = None
+        self._identity_logged: dict[bytes, float] = {}
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
         self._version_logged = -1e9
@@ -71,7 +87,14 @@ class Proxy:
         opts = self.opts
         router = self.router
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # With CURVE a routing id belongs to the connection that holds it: no
+        # handover, so another key cannot take over a connected peer's id (and
+        # with it the peer's deliveries).  ZMTP heartbeats free the id of a
+        # peer whose connection died silently, so it can come back.
+        curve = opts.security_mode == "curve"
+        router.setsockopt(zmq.ROUTER_HANDOVER, 0 if curve else 1)
+        router.setsockopt(zmq.HEARTBEAT_IVL, int(_ZMTP_HEARTBEAT * 1000))
+        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(max(opts.peer_timeout, 1.0) * 1000))
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.SNDHWM, opts.socket_hwm)
         router.setsockopt(zmq.RCVHWM, opts.socket_hwm)
@@ -89,6 +112,7 @@ class Proxy:
             self.zap.setsockopt(zmq.LINGER, 0)
             self.zap.bind(ZAP_ENDPOINT)
             security.configure_server(router, keys)
+            self.monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         else:
             LOG.warning("security_mode=plain: no authentication, no encryption")
         host = opts.bind_address
@@ -106,7 +130,7 @@ class Proxy:
             self._allowed = set()
             return
         try:
-            mtime = os.stat(path).st_mtime
+            mtime = os.stat(path).st_mtime_ns
         except OSError as exc:
             if force:
                 LOG.error("allowed_clients %s unreadable: %s", path, exc)
@@ -114,11 +138,18 @@ class Proxy:
         if not force and mtime == self._allowed_mtime:
             return
         try:
-            keys = security.read_public_keys(path)
+            keys, errors = security.read_allowed_clients(path)
         except security.KeyFileError as exc:
             LOG.error("%s", exc)
             return
-        self._allowed_mtime = mtime
+        for error in errors:
+            if error not in self._key_errors:
+                LOG.error("allowed_clients: %s; that key file is skipped", error)
+        self._key_errors = set(errors)
+        # a change within the file system's time granularity of this read
+        # would keep the same mtime: read again until the mtime is older
+        settled = time.time_ns() - mtime > 2_000_000_000
+        self._allowed_mtime = mtime if settled else None
         if keys != self._allowed:
             LOG.info("loaded %d allowed client keys from %s", len(keys), path)
         self._allowed = keys
@@ -137,7 +168,7 @@ class Proxy:
             key = b""
             if mechanism == b"CURVE" and len(frames) > 6 and len(frames[6]) == 32:
                 key = z85.encode(frames[6])
-            if key and key in self._allowed:
+            if key and key.decode() in self._allowed:
                 self.counters.inc("auth_allowed")
                 reply = [b"1.0", request_id, b"200", b"OK", key, b""]
             else:
@@ -178,18 +209,106 @@ class Proxy:
         self._send(ident, wire.encode(wire.STATUS, header))
 
     # -- message handling ----------------------------------------------------------
-    def handle(self, frames: list[bytes]) -> None:
+    def _receive(self) -> bool:
+        """Read and handle one message from the ROUTER; False when none is waiting."""
+        router = self.router
+        try:
+            first = router.recv(_NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        frames = [first.bytes]
+        if first.more:
+            frames.extend(router.recv_multipart(_NOBLOCK))
+        # the CURVE key libzmq authenticated this connection with (the ZAP user id)
+        if self.zap is None:
+            self.handle(frames)
+        else:
+            self.handle(frames, first.get("User-Id"), first)
+        return True
+
+    def handle(self, frames: list[bytes], user: str | None = None, frame=None) -> None:
+        """One message from a peer; user is its connection's CURVE key (None: plain).
+
+        frame: the zmq.Frame of the routing id, which tells the connection."""
         self.counters.inc("received")
         if len(frames) < 4 or not frames[0] or len(frames[0]) > 255:
             self.counters.inc("malformed")
             return
         ident = bytes(frames[0])
+        if user is not None and self._owner.get(ident) != user:
+            if not self._bind(ident, user, frame):
+                return
         try:
             mtype, header, body = wire.decode(frames[1:])
             self._dispatch(ident, mtype, header, body)
         except wire.WireError:
             self.counters.inc("malformed")
             self._check_version(ident, bytes(frames[1]))
+
+    def _bind(self, ident: bytes, user: str, frame=None) -> bool:
+        """Bind a routing id to the key that first uses it; refuse it to any other key.
+
+        The binding lasts while the proxy knows the peer (a client's pings, a
+        listener's registrations) and is forgotten with it (see maintenance).
+        A peer whose connection closed is detached: nothing is sent to its id
+        until it speaks again, with the same key, on its new connection.
+        """
+        owner = self._owner.get(ident)
+        if owner is None:
+            owner = self._detached.get(ident, (user, 0.0))[0]
+        if owner == user:
+            self._detached.pop(ident, None)
+            self._owner[ident] = user
+            fd = frame.get(zmq.SRCFD) if frame is not None else -1
+            old = self._fd_of.get(ident)
+            if old is not None and old != fd:
+                self._on_fd.get(old, set()).discard(ident)
+            self._fd_of[ident] = fd
+            self._on_fd.setdefault(fd, set()).add(ident)
+            return True
+        self.counters.inc("identity_denied")
+        now = time.monotonic()
+        if now - self._identity_logged.get(ident, -1e9) > _LOG_EVERY:
+            if len(self._identity_logged) > 10000:
+                self._identity_logged.clear()
+            self._identity_logged[ident] = now
+            LOG.warning(
+                "refused routing id %s to key %s: it is bound to key %s; its messages are dropped",
+                ident.hex()[:12],
+                self._key_name(user),
+                self._key_name(owner),
+            )
+        return False
+
+    def _handle_monitor(self) -> None:
+        """A connection closed: the routing ids bound on it are detached."""
+        while True:
+            try:
+                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                event = zmq_monitor.parse_monitor_message(frames)
+            except Exception:  # noqa: BLE001 - not an event: ignore
+                continue
+            if event["event"] != zmq.EVENT_DISCONNECTED:
+                continue
+            now = time.monotonic()
+            for ident in self._on_fd.pop(int(event["value"]), ()):
+                self._detach(ident, now)
+
+    def _detach(self, ident: bytes, now: float) -> None:
+        key = self._owner.pop(ident, None)
+        self._fd_of.pop(ident, None)
+        if key is not None:
+            self._detached[ident] = (key, now)
+        if self.table.unregister(ident, now) is not None:
+            LOG.info("listener %s disconnected", ident.hex()[:12])
+        self.clients.pop(ident, None)
+
+    def _key_name(self, key: str) -> str:
+        entry = self._allowed.get(key)
+        return entry.name if entry is not None else "%s… (not allowed)" % key[:8]
 
     def _check_version(self, ident: bytes, magic: bytes) -> None:
         """Say so when a peer speaks another version of the protocol (a half-done upgrade)."""
@@ -235,6 +354,11 @@ class Proxy:
     def _relay(self, ident, mtype, header, body, now) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
         dest = wire.get_ident(header, wire.F_TO)
+        if self.zap is not None and dest not in self._owner:
+            # not a peer connected with its key now (detached, or unknown):
+            # whoever holds that id at this moment is not who the answer is for
+            self.counters.inc("reply_denied")
+            return
         self.table.touch(ident, now)
         out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
@@ -426,7 +550,21 @@ class Proxy:
         stale = [i for i, seen in self.clients.items() if now - seen > self.opts.peer_timeout]
         for ident in stale:
             del self.clients[ident]
+        self._forget_bindings()
         self.snapshot = self._build_snapshot()
+
+    def _forget_bindings(self) -> None:
+        """Routing ids of peers this proxy no longer knows are free again."""
+        owner, clients, peers = self._owner, self.clients, self.table.peers
+        if len(owner) > len(clients) + len(peers):
+            for ident in [i for i in owner if i not in clients and i not in peers]:
+                del owner[ident]
+                fd = self._fd_of.pop(ident, None)
+                if fd is not None:
+                    self._on_fd.get(fd, set()).discard(ident)
+        limit = self._last_clock - self.opts.peer_timeout
+        for ident in [i for i, (_k, when) in self._detached.items() if when < limit]:
+            del self._detached[ident]
 
     def _build_snapshot(self) -> dict:
         listeners = self.table.listeners_by_label()
@@ -472,30 +610,34 @@ class Proxy:
         poller.register(self.router, zmq.POLLIN)
         if self.zap is not None:
             poller.register(self.zap, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         next_maintenance = 0.0
-        next_reload = time.monotonic() + _KEY_RELOAD_INTERVAL
+        next_check = next_reload = time.monotonic() + _KEY_CHECK_INTERVAL
         self._clock()
         while not self._stop:
             events = dict(poller.poll(int(_MAINTENANCE_INTERVAL * 1000)))
             self._clock()
+            if self.monitor is not None and self.monitor in events:
+                self._handle_monitor()
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
                 for _unused in range(_MAX_BURST):
-                    try:
-                        frames = self.router.recv_multipart(_NOBLOCK)
-                    except zmq.Again:
+                    if not self._receive():
                         break
-                    self.handle(frames)
             now = time.monotonic()
             if now >= next_maintenance:
                 self.maintenance()
                 self.snapshot["_at"] = time.time()
                 next_maintenance = now + _MAINTENANCE_INTERVAL
-            if self.zap is not None and (self._reload_keys or now >= next_reload):
-                self._load_allowed(force=self._reload_keys)
+            if self.zap is not None and (self._reload_keys or now >= next_check):
+                force = self._reload_keys or now >= next_reload
+                self._load_allowed(force=force)
                 self._reload_keys = False
-                next_reload = now + _KEY_RELOAD_INTERVAL
+                next_check = now + _KEY_CHECK_INTERVAL
+                if force:
+                    next_reload = now + _KEY_RELOAD_INTERVAL
         self.close()
 
     def _clock(self) -> float:
@@ -524,7 +666,9 @@ class Proxy:
         return now
 
     def close(self) -> None:
-        for sock in (self.router, self.zap):
+        if self.monitor is not None:
+            self.router.disable_monitor()
+        for sock in (self.monitor, self.router, self.zap):
             if sock is not None:
                 sock.close(linger=0)
         self.ctx.term()

@@ -293,6 +293,8 @@ class Counters:
         "auth_denied",
         "auth_allowed",
         "stalls",
+        "identity_denied",
+        "reply_denied",
     )
     PER_TARGET = ("routed", "held", "dropped")
 

@@ -210,3 +210,28 @@ def test_old_protocol_peer_is_named_in_the_log(prx, caplog):
     prx.handle(frames)
     assert prx.counters.total["malformed"] == 1
     assert "speaks zmq protocol version 1, this proxy version 2" in caplog.text
+
+
+def _hello(prx, ident, user):
+    prx.handle([ident, *wire.encode(wire.HELLO, {})], user)
+
+
+def test_routing_id_stays_with_the_key_that_first_used_it(prx):
+    _hello(prx, b"peer", "key-a")
+    assert prx.to(b"peer", wire.PONG)
+    _hello(prx, b"peer", "key-b")  # another key presenting the same id
+    assert len(prx.to(b"peer", wire.PONG)) == 1
+    assert prx.counters.total["identity_denied"] == 1
+    prx._detach(b"peer", time.monotonic())  # its connection closed
+    _hello(prx, b"peer", "key-b")
+    assert prx.counters.total["identity_denied"] == 2
+    _hello(prx, b"peer", "key-a")  # the owner is back
+    assert len(prx.to(b"peer", wire.PONG)) == 2
+
+
+def test_binding_forgotten_with_the_peer(prx):
+    _hello(prx, b"peer", "key-a")
+    prx.clients.clear()
+    prx._forget_bindings()
+    _hello(prx, b"peer", "key-b")
+    assert prx.counters.total["identity_denied"] == 0

@@ -1,0 +1,128 @@
+"""Authorization in the proxy: routing ids bound to keys, revocation, per-key permissions.
+
+Real proxies, real oslo.messaging peers, and bare pyzmq peers (rawpeer.py) where a
+test needs to choose a routing id or speak for an intruder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import harness
+import oslo_messaging
+import pytest
+import zmq
+from rawpeer import RawPeer
+
+from oslo_messaging_zmq import security, wire
+
+EXCHANGE = "openstack"
+
+
+@pytest.fixture
+def ctx():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return harness.make_keys(str(tmp_path / "keys"))
+
+
+@pytest.fixture
+def proxy(keys, tmp_path):
+    started = harness.ProxyProcess(keys, str(tmp_path)).start()
+    yield started
+    started.stop()
+
+
+def allow(keys: harness.Keys, name: str, **metadata) -> str:
+    """A new client key pair allowed by the proxies (metadata in its public file); its secret."""
+    public, secret = security.write_key_pair(keys.directory, name)
+    text = open(public).read()
+    lines = "".join('    %s = "%s"\n' % item for item in metadata.items())
+    text = text.replace("metadata\n", "metadata\n" + lines)
+    staged = os.path.join(keys.directory, name + ".staged")
+    with open(staged, "w") as handle:
+        handle.write(text)
+    os.replace(staged, os.path.join(keys.allowed_dir, name + ".key"))  # as Ansible writes it
+    return secret
+
+
+def wait_loaded(proxy, count: int) -> None:
+    line = "loaded %d allowed client keys" % count
+    assert harness.wait_for(lambda: line in open(proxy.log_path).read()), line
+
+
+def raw(ctx, proxy, keys, secret, ident=None) -> RawPeer:
+    return RawPeer(ctx, proxy.address, secret, keys.server_public, ident)
+
+
+def listeners(proxy, topic: str) -> int:
+    label = wire.target_label(wire.RPC, EXCHANGE, topic)
+    return proxy.metrics()["targets"].get(label, {}).get("listeners", 0)
+
+
+def counter(proxy, name: str) -> int:
+    return proxy.metrics()["counters"].get(name, 0)
+
+
+def delivered_ids(peer: RawPeer) -> list[str]:
+    return [h[wire.F_ID] for h in peer.of_type(wire.DELIVER)]
+
+
+def caster(transports, proxies, keys, topic: str, **query):
+    url = harness.transport_url(proxies, keys, **query)
+    return oslo_messaging.get_rpc_client(
+        transports(url), oslo_messaging.Target(topic=topic), timeout=5
+    )
+
+
+def test_bound_routing_id_is_refused_to_another_key(ctx, keys, proxy, transports):
+    intruder_secret = allow(keys, "intruder")
+    topic = "bind-" + uuid.uuid4().hex
+    ident = b"s" + uuid.uuid4().bytes
+    victim = raw(ctx, proxy, keys, keys.client_secret, ident)
+    victim.register((wire.RPC, EXCHANGE, topic, "v"))
+    assert harness.wait_for(lambda: listeners(proxy, topic) == 1)
+
+    # while the owner is connected, the same id with another key gets nothing
+    wait_loaded(proxy, 2)
+    admitted = counter(proxy, "auth_allowed")
+    intruder = raw(ctx, proxy, keys, intruder_secret, ident)
+    assert harness.wait_for(lambda: counter(proxy, "auth_allowed") == admitted + 1)
+    intruder.register((wire.RPC, EXCHANGE, topic, "i"))
+    client = caster(transports, [proxy], keys, topic)
+    for i in range(10):
+        client.cast({}, "echo", value=i)
+    victim.drain(1.0)
+    intruder.drain(0.2)
+    assert len(delivered_ids(victim)) == len(set(delivered_ids(victim))) == 10
+    assert intruder.received == []
+    intruder.close()
+
+    # the owner's connection closes: its id stays bound to its key
+    victim.close()
+    assert harness.wait_for(lambda: listeners(proxy, topic) == 0)
+    second = raw(ctx, proxy, keys, intruder_secret, ident)
+    second.register((wire.RPC, EXCHANGE, topic, "v"))
+    assert harness.wait_for(lambda: counter(proxy, "identity_denied") > 0)
+    for i in range(3):
+        client.cast({}, "echo", value=100 + i)
+    second.drain(0.5)
+    assert listeners(proxy, topic) == 0
+    assert second.received == []
+    second.close()
+
+    # the owner comes back with its id and key: served at once, held casts included
+    back = raw(ctx, proxy, keys, keys.client_secret, ident)
+    back.register((wire.RPC, EXCHANGE, topic, "v"))
+    back.drain(1.0)
+    assert sorted(delivered_ids(back)) == sorted(set(delivered_ids(back)))
+    assert len(delivered_ids(back)) == 3
+    log = open(proxy.log_path).read()
+    assert "bound to key client.key" in log and "to key intruder.key" in log
+    assert security.read_key_file(intruder_secret)["secret"].decode() not in log
+    back.close()
