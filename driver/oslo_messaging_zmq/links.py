@@ -315,6 +315,20 @@ class ProxyLinks:
         except wire.WireError as exc:
             LOG.warning("dropping malformed message from proxy %s: %s", self.endpoints[idx], exc)
             return
+        if mtype == wire.STATUS and header.get(wire.F_WHY) == wire.KEY_REVOKED:
+            # the proxy no longer admits this service's key: it is not a live proxy
+            # for this peer, and the reason is worth one clear line
+            reason = (
+                "the proxy revoked this service's CURVE key (it left the proxy's "
+                "allowed_clients): nothing is routed for it any more"
+            )
+            if self.errors[idx] != reason:
+                LOG.error("zmq proxy %s: %s", self.endpoints[idx], reason)
+            self.errors[idx] = reason
+            self.last_pong[idx] = 0.0
+            if header.get(wire.F_ID):
+                self._on_message(idx, mtype, header, body)
+            return
         was_live = self.is_live(idx)
         self.last_pong[idx] = time.monotonic()
         self._was_live[idx] = True

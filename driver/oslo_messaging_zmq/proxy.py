@@ -72,6 +72,8 @@ class Proxy:
         self._detached: dict[bytes, tuple[str, float]] = {}
         self.monitor: zmq.Socket | None = None
         self._identity_logged: dict[bytes, float] = {}
+        self._revoked_logged: dict[str, float] = {}
+        self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
         self._version_logged = -1e9
@@ -152,7 +154,36 @@ class Proxy:
         self._allowed_mtime = mtime if settled else None
         if keys != self._allowed:
             LOG.info("loaded %d allowed client keys from %s", len(keys), path)
-        self._allowed = keys
+        old, self._allowed = self._allowed, keys
+        revoked = {key: entry for key, entry in old.items() if key not in keys}
+        if revoked:
+            self._revoke(revoked)
+
+    def _revoke(self, revoked: dict[str, security.AllowedKey]) -> None:
+        """Keys left the allowed set: their open sessions end now, not at their next handshake.
+
+        Every routing id bound to them leaves all its targets and loses its
+        binding, what it sent and the proxy still holds is dropped, and its
+        next messages meet _refuse_revoked (libzmq cannot close one ROUTER
+        peer's connection, so the proxy answers it instead of serving it).
+        """
+        now = time.monotonic()
+        bound = {i: key for i, key in self._owner.items() if key in revoked}
+        bound.update((i, key) for i, (key, _w) in self._detached.items() if key in revoked)
+        for ident in bound:
+            self._detach(ident, now)
+            self._detached.pop(ident, None)
+        for key, _held in self.holds.drop_senders(set(bound)):
+            self.counters.inc("dropped", wire.target_label(key[0], key[1], key[2]))
+        if len(self._former_names) > 10000:
+            self._former_names.clear()
+        self._former_names.update((key, entry.name) for key, entry in revoked.items())
+        for key, entry in revoked.items():
+            LOG.warning(
+                "key %s revoked: its %d open sessions are refused from now on",
+                entry.name,
+                sum(1 for k in bound.values() if k == key),
+            )
 
     def _handle_zap(self) -> None:
         while True:
@@ -236,7 +267,7 @@ class Proxy:
             return
         ident = bytes(frames[0])
         if user is not None and self._owner.get(ident) != user:
-            if not self._bind(ident, user, frame):
+            if not self._bind(ident, user, frame, frames):
                 return
         try:
             mtype, header, body = wire.decode(frames[1:])
@@ -245,7 +276,7 @@ class Proxy:
             self.counters.inc("malformed")
             self._check_version(ident, bytes(frames[1]))
 
-    def _bind(self, ident: bytes, user: str, frame=None) -> bool:
+    def _bind(self, ident: bytes, user: str, frame=None, frames=()) -> bool:
         """Bind a routing id to the key that first uses it; refuse it to any other key.
 
         The binding lasts while the proxy knows the peer (a client's pings, a
@@ -253,6 +284,9 @@ class Proxy:
         A peer whose connection closed is detached: nothing is sent to its id
         until it speaks again, with the same key, on its new connection.
         """
+        if user not in self._allowed:
+            self._refuse_revoked(ident, user, frames)
+            return False
         owner = self._owner.get(ident)
         if owner is None:
             owner = self._detached.get(ident, (user, 0.0))[0]
@@ -267,11 +301,7 @@ class Proxy:
             self._on_fd.setdefault(fd, set()).add(ident)
             return True
         self.counters.inc("identity_denied")
-        now = time.monotonic()
-        if now - self._identity_logged.get(ident, -1e9) > _LOG_EVERY:
-            if len(self._identity_logged) > 10000:
-                self._identity_logged.clear()
-            self._identity_logged[ident] = now
+        if _log_due(self._identity_logged, ident):
             LOG.warning(
                 "refused routing id %s to key %s: it is bound to key %s; its messages are dropped",
                 ident.hex()[:12],
@@ -279,6 +309,23 @@ class Proxy:
                 self._key_name(owner),
             )
         return False
+
+    def _refuse_revoked(self, ident: bytes, user: str, frames) -> None:
+        """A message on a session whose key is no longer allowed: refused, and said so."""
+        self.counters.inc("revoked")
+        if _log_due(self._revoked_logged, user):
+            LOG.warning(
+                "refused a message of routing id %s: its key %s was revoked",
+                ident.hex()[:12],
+                self._former_names.get(user, user[:8] + "…"),
+            )
+        try:
+            mtype, header, _body = wire.decode(frames[1:])
+        except wire.WireError:
+            return
+        msg_id = header.get(wire.F_ID) if mtype == wire.SEND else ""
+        if isinstance(msg_id, str):
+            self._status(ident, msg_id, wire.DROPPED, wire.KEY_REVOKED)
 
     def _handle_monitor(self) -> None:
         """A connection closed: the routing ids bound on it are detached."""
@@ -672,6 +719,17 @@ class Proxy:
             if sock is not None:
                 sock.close(linger=0)
         self.ctx.term()
+
+
+def _log_due(last: dict, what) -> bool:
+    """Rate limit of a log line about what: True at most once per _LOG_EVERY s."""
+    now = time.monotonic()
+    if now - last.get(what, -1e9) <= _LOG_EVERY:
+        return False
+    if len(last) > 10000:
+        last.clear()
+    last[what] = now
+    return True
 
 
 def _rss_bytes() -> int:

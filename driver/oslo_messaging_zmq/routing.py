@@ -246,6 +246,25 @@ class HoldStore:
                 out.append(held)
         return out
 
+    def drop_senders(self, senders: set[bytes]) -> list[tuple[Target, Held]]:
+        """Remove what these senders sent; return it."""
+        out = []
+        for key in list(self._queues):
+            queue = self._queues[key]
+            gone = [h for h in queue if h.sender in senders]
+            if not gone:
+                continue
+            for held in gone:
+                self.count -= 1
+                self.bytes -= held.size
+                out.append((key, held))
+            keep = collections.deque(h for h in queue if h.sender not in senders)
+            if keep:
+                self._queues[key] = keep
+            else:
+                del self._queues[key]
+        return out
+
     def expire(self, now: float) -> list[tuple[Target, Held]]:
         """Remove expired entries; return those that reached nobody."""
         out = []
@@ -295,6 +314,7 @@ class Counters:
         "stalls",
         "identity_denied",
         "reply_denied",
+        "revoked",
     )
     PER_TARGET = ("routed", "held", "dropped")
 

@@ -118,6 +118,10 @@ HELD = "held"
 DROPPED = "dropped"
 BUSY = "busy"
 NO_LISTENER = "no listener"
+# why a CURVE peer is refused (STATUS dropped); a STATUS without a message id
+# answers a HELLO/REGISTER: the peer's key itself is refused
+KEY_REVOKED = "key revoked"
+NOT_PERMITTED = "not permitted"
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NAME_LEN = 512

@@ -5,7 +5,9 @@ test needs to choose a routing id or speak for an intruder."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 import uuid
 
 import harness
@@ -126,3 +128,87 @@ def test_bound_routing_id_is_refused_to_another_key(ctx, keys, proxy, transports
     assert "bound to key client.key" in log and "to key intruder.key" in log
     assert security.read_key_file(intruder_secret)["secret"].decode() not in log
     back.close()
+
+
+class Echo:
+    def __init__(self):
+        self.seen = []
+
+    def echo(self, ctxt, value):
+        self.seen.append(value)
+        return value
+
+
+def url_for(proxies, keys, secret, **query) -> str:
+    """A transport URL of the proxies for the client key pair in secret."""
+    mine = dataclasses.replace(keys, client_secret=secret)
+    return harness.transport_url(proxies, mine, **query)
+
+
+def _probe(peer: RawPeer) -> str | None:
+    """A mandatory send to a topic nobody serves: the proxy's reason for dropping it."""
+    msg_id = uuid.uuid4().hex
+    header = {
+        wire.F_ID: msg_id,
+        wire.F_KIND: wire.RPC,
+        wire.F_EXCHANGE: EXCHANGE,
+        wire.F_TOPIC: "nobody-" + msg_id,
+        wire.F_MANDATORY: 1,
+    }
+    peer.send(wire.SEND, header, b"{}")
+    peer.drain(0.05)
+    why = [h.get(wire.F_WHY) for h in peer.of_type(wire.STATUS) if h.get(wire.F_ID) == msg_id]
+    return why[0] if why else None
+
+
+def test_revoked_key_loses_its_open_sessions_within_a_heartbeat(ctx, keys, proxy, transports):
+    heartbeat = 1.0
+    secret = allow(keys, "revokee")
+    wait_loaded(proxy, 2)
+    topic = "revoke-" + uuid.uuid4().hex
+    revokee_url = url_for([proxy], keys, secret, heartbeat_interval=heartbeat, connect_timeout=2)
+    endpoint = Echo()
+    server = oslo_messaging.get_rpc_server(
+        transports(revokee_url),
+        oslo_messaging.Target(topic=topic, server="r"),
+        [endpoint],
+        executor="threading",
+    )
+    server.start()
+    revokee = oslo_messaging.get_rpc_client(
+        transports(revokee_url), oslo_messaging.Target(topic=topic), timeout=3
+    )
+    good = caster(transports, [proxy], keys, topic, heartbeat_interval=heartbeat)
+    try:
+        assert good.call({}, "echo", value="before") == "before"
+        assert revokee.call({}, "echo", value="own") == "own"
+
+        # a bare session of the same key, open before the revocation
+        sender = raw(ctx, proxy, keys, secret)
+        assert _probe(sender) == wire.NO_LISTENER
+
+        os.unlink(os.path.join(keys.allowed_dir, "revokee.key"))
+        start = time.monotonic()
+        assert harness.wait_for(lambda: listeners(proxy, topic) == 0, timeout=5, interval=0.02)
+        unregistered = time.monotonic() - start
+        while _probe(sender) != wire.KEY_REVOKED:
+            assert time.monotonic() - start < 5
+        refused = time.monotonic() - start
+        print(
+            "revocation: unregistered after %.3f s, refused after %.3f s" % (unregistered, refused)
+        )
+        assert unregistered < heartbeat and refused < heartbeat, (unregistered, refused)
+        sender.close()
+        with pytest.raises(oslo_messaging.MessageDeliveryFailure, match="revoked"):
+            revokee.prepare(retry=1).cast({}, "echo", value="after")
+
+        # it receives nothing more: the good client's messages are held for a listener
+        good.cast({}, "echo", value="held")
+        time.sleep(2 * heartbeat)
+        assert endpoint.seen == ["before", "own"]
+        assert counter(proxy, "revoked") > 0
+        log = open(proxy.log_path).read()
+        assert "key revokee.key revoked" in log
+    finally:
+        server.stop()
+        server.wait()

@@ -4,12 +4,13 @@ A real ROUTER cannot be made to answer "queue full" or "peer gone" on demand,
 so _try_send is replaced by a recorder that returns what each test asks for.
 """
 
+import os
 import time
 
 import pytest
 from oslo_config import cfg
 
-from oslo_messaging_zmq import options, proxy, wire
+from oslo_messaging_zmq import options, proxy, security, wire
 from oslo_messaging_zmq.proxy import Proxy
 
 
@@ -216,7 +217,12 @@ def _hello(prx, ident, user):
     prx.handle([ident, *wire.encode(wire.HELLO, {})], user)
 
 
+def _allow(prx, *users):
+    prx._allowed = {user: security.AllowedKey(user + ".key") for user in users}
+
+
 def test_routing_id_stays_with_the_key_that_first_used_it(prx):
+    _allow(prx, "key-a", "key-b")
     _hello(prx, b"peer", "key-a")
     assert prx.to(b"peer", wire.PONG)
     _hello(prx, b"peer", "key-b")  # another key presenting the same id
@@ -230,8 +236,42 @@ def test_routing_id_stays_with_the_key_that_first_used_it(prx):
 
 
 def test_binding_forgotten_with_the_peer(prx):
+    _allow(prx, "key-a", "key-b")
     _hello(prx, b"peer", "key-a")
     prx.clients.clear()
     prx._forget_bindings()
     _hello(prx, b"peer", "key-b")
     assert prx.counters.total["identity_denied"] == 0
+
+
+def test_key_replaced_by_rename_is_seen_and_revoked(prx, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    first, _ = security.write_key_pair(str(tmp_path), "first")
+    second, _ = security.write_key_pair(str(tmp_path), "second")
+    os.replace(first, allowed / "host-nova.key")
+    prx.opts = _Opts(prx.opts, allowed_clients=str(allowed))
+    prx._load_allowed(force=True)
+    old_key = next(iter(prx._allowed))
+    _register(prx, b"lst", (wire.RPC, "ex", "t", "s"))
+    prx.handle([b"lst", *wire.encode(wire.HELLO, {})], old_key)
+    assert prx._owner[b"lst"] == old_key
+    os.replace(second, allowed / "host-nova.key")  # as Ansible writes a file
+    prx._load_allowed()
+    assert old_key not in prx._allowed and len(prx._allowed) == 1
+    assert b"lst" not in prx.table.peers
+    prx.handle([b"lst", *wire.encode(wire.SEND, _header("m2"), b"{}")], old_key)
+    assert prx.to(b"lst", wire.STATUS)[-1][wire.F_WHY] == wire.KEY_REVOKED
+    assert prx.counters.total["revoked"] == 1
+
+
+class _Opts:
+    def __init__(self, base, **values):
+        self._base, self._values = base, values
+
+    def __getattr__(self, name):
+        return self._values[name] if name in self._values else getattr(self._base, name)
+
+
+def _header(msg_id):
+    return {wire.F_ID: msg_id, wire.F_KIND: wire.RPC, wire.F_EXCHANGE: "ex", wire.F_TOPIC: "t"}

@@ -125,3 +125,15 @@ def test_counters_are_bounded():
     assert set(counters.targets) == {"rpc/ex/t0", "rpc/ex/t1", "_other"}
     assert counters.targets["_other"]["routed"] == 3
     assert counters.total["routed"] == 5
+
+
+def test_drop_senders_removes_only_theirs():
+    store = HoldStore(10, 10000)
+    key = (wire.RPC, "ex", "t", "")
+    store.hold(key, Held(5.0, b"gone", {"id": "1"}, b"x", 100))
+    store.hold(key, Held(5.0, b"kept", {"id": "2"}, b"x", 100))
+    store.hold((wire.RPC, "ex", "u", ""), Held(5.0, b"gone", {"id": "3"}, b"x", 100))
+    dropped = store.drop_senders({b"gone"})
+    assert sorted(h.header["id"] for _k, h in dropped) == ["1", "3"]
+    assert store.count == 1 and store.bytes == 100
+    assert [h.header["id"] for h in store.take(key)] == ["2"]
