@@ -21,7 +21,7 @@ from oslo_config import cfg
 from zmq.utils import monitor as zmq_monitor
 from zmq.utils import z85
 
-from oslo_messaging_zmq import options, security, wire
+from oslo_messaging_zmq import acl, options, security, wire
 from oslo_messaging_zmq.health import HealthServer
 from oslo_messaging_zmq.ioloop import send_frames
 from oslo_messaging_zmq.routing import (
@@ -73,6 +73,7 @@ class Proxy:
         self.monitor: zmq.Socket | None = None
         self._identity_logged: dict[bytes, float] = {}
         self._revoked_logged: dict[str, float] = {}
+        self._acl_logged: dict[tuple, float] = {}
         self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
@@ -154,6 +155,13 @@ class Proxy:
         self._allowed_mtime = mtime if settled else None
         if keys != self._allowed:
             LOG.info("loaded %d allowed client keys from %s", len(keys), path)
+            full = sorted(e.name for e in keys.values() if e.permissions is None)
+            if full:
+                LOG.info(
+                    "%d client keys carry no listen/send metadata and keep every right: %s",
+                    len(full),
+                    ", ".join(full[:20]) + (", …" if len(full) > 20 else ""),
+                )
         old, self._allowed = self._allowed, keys
         revoked = {key: entry for key, entry in old.items() if key not in keys}
         if revoked:
@@ -310,6 +318,34 @@ class Proxy:
             )
         return False
 
+    def _permissions(self, ident: bytes) -> acl.Permissions | None:
+        """What the key behind ident may do (None: everything, or plain mode)."""
+        entry = self._allowed.get(self._owner.get(ident))
+        return None if entry is None else entry.permissions
+
+    def _permitted_targets(self, ident: bytes, perms: acl.Permissions, targets: list) -> list:
+        """The targets of a REGISTER the key may listen on; the others are refused."""
+        permitted = [t for t in targets if perms.may_listen(t)]
+        if len(permitted) < len(targets):
+            for target in targets:
+                if not perms.may_listen(target):
+                    kind, exchange, topic, extra = target
+                    label = wire.target_label(kind, exchange, topic)
+                    self._deny(ident, label, "listen on", acl.target_name(*target))
+        return permitted
+
+    def _deny(self, ident: bytes, label: str, what: str, name: str) -> None:
+        self.counters.inc("acl_denied", label)
+        if _log_due(self._acl_logged, (ident, what, name)):
+            key = self._owner.get(ident, "")
+            LOG.warning(
+                "refused routing id %s (key %s) to %s %s: not permitted by its key file",
+                ident.hex()[:12],
+                self._key_name(key),
+                what,
+                name,
+            )
+
     def _refuse_revoked(self, ident: bytes, user: str, frames) -> None:
         """A message on a session whose key is no longer allowed: refused, and said so."""
         self.counters.inc("revoked")
@@ -381,6 +417,9 @@ class Proxy:
             self._send(ident, _PONG)
         elif mtype == wire.REGISTER:
             targets = wire.parse_targets(header)
+            perms = self._permissions(ident)
+            if perms is not None:
+                targets = self._permitted_targets(ident, perms, targets)
             known = ident in self.table.peers
             new = self.table.register(ident, targets, now)
             if not known:
@@ -446,6 +485,13 @@ class Proxy:
         fanout = bool(header.get(wire.F_FANOUT)) and kind == wire.RPC
         call = bool(header.get(wire.F_CALL)) and kind == wire.RPC and not fanout
         label = wire.target_label(kind, exchange, topic)
+        perms = self._permissions(ident)
+        if perms is not None and not perms.may_send(kind, exchange, topic, server, fanout):
+            self._deny(
+                ident, label, "send to", acl.target_name(kind, exchange, topic, server, fanout)
+            )
+            self._status(ident, msg_id, wire.DROPPED, wire.NOT_PERMITTED)
+            return
         out = {wire.F_ID: msg_id, wire.F_FROM: ident.hex()}
         if call:
             out[wire.F_CALL] = 1  # the reply is the acknowledgement

@@ -315,8 +315,9 @@ class Counters:
         "identity_denied",
         "reply_denied",
         "revoked",
+        "acl_denied",
     )
-    PER_TARGET = ("routed", "held", "dropped")
+    PER_TARGET = ("routed", "held", "dropped", "acl_denied")
 
     def __init__(self, max_targets: int) -> None:
         self.total = dict.fromkeys(self.GLOBAL, 0)

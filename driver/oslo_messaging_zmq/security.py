@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import zmq
 from zmq.utils import z85
 
+from oslo_messaging_zmq import acl
+
 _KEY_RE = re.compile(r'^\s*(public|secret)-key\s*=\s*"?([^"\s]{40})"?\s*$')
 _BARE_RE = re.compile(r"^\s*([0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40})\s*$")
 
@@ -47,8 +49,10 @@ class KeyFileError(Exception):
 class AllowedKey:
     """One client key the proxy admits: where it comes from and its metadata."""
 
-    name: str  # the key file's name, or "<list file>:<line>"
+    name: str  # the key file's name, or "<list file>:<key prefix>"
     metadata: dict[str, str] = field(default_factory=dict)
+    # what the key may listen on and send to; None: everything (no metadata)
+    permissions: acl.Permissions | None = None
 
 
 def _valid_z85(key: str) -> bool:
@@ -125,6 +129,10 @@ def read_allowed_clients(path: str) -> tuple[dict[str, AllowedKey], list[str]]:
                 raise KeyFileError("no public key in %s" % full)
             with open(full, encoding="ascii") as handle:
                 metadata = read_metadata(full, handle.read())
+            permissions = acl.from_metadata(metadata)
+        except ValueError as exc:
+            errors.append("%s: %s" % (full, exc))
+            continue
         except (KeyFileError, OSError, UnicodeDecodeError) as exc:
             errors.append(str(exc))
             continue
@@ -132,7 +140,7 @@ def read_allowed_clients(path: str) -> tuple[dict[str, AllowedKey], list[str]]:
         if other is not None:
             errors.append("%s holds the same key as %s: ignored" % (full, other.name))
             continue
-        keys[public.decode()] = AllowedKey(name, metadata)
+        keys[public.decode()] = AllowedKey(name, metadata, permissions)
     return keys, errors
 
 

@@ -212,3 +212,63 @@ def test_revoked_key_loses_its_open_sessions_within_a_heartbeat(ctx, keys, proxy
     finally:
         server.stop()
         server.wait()
+
+
+def _server(transports, url, topic, server, endpoint):
+    rpc = oslo_messaging.get_rpc_server(
+        transports(url),
+        oslo_messaging.Target(topic=topic, server=server),
+        [endpoint],
+        executor="threading",
+    )
+    rpc.start()
+    return rpc
+
+
+def test_key_listens_and_sends_only_where_its_file_permits(keys, proxy, transports):
+    conductor_secret = allow(keys, "ctl-nova-conductor", listen="openstack:conductor", send="*")
+    cmp1_secret = allow(
+        keys, "cmp1-nova-compute", listen="openstack:compute/cmp1", send="openstack:conductor"
+    )
+    wait_loaded(proxy, 3)
+    cmp1_url = url_for([proxy], keys, cmp1_secret, connect_timeout=3)
+    conductor, rogue, compute = Echo(), Echo(), Echo()
+    servers = [
+        _server(transports, url_for([proxy], keys, conductor_secret), "conductor", "c1", conductor),
+        _server(transports, cmp1_url, "conductor", "cmp1", rogue),  # the intruder
+        _server(transports, cmp1_url, "compute", "cmp1", compute),
+    ]
+    try:
+        assert harness.wait_for(lambda: listeners(proxy, "conductor") == 1)
+        assert harness.wait_for(lambda: listeners(proxy, "compute") == 1)
+        assert harness.wait_for(lambda: counter(proxy, "acl_denied") > 0)
+
+        sender = caster(transports, [proxy], keys, "conductor")
+        for i in range(20):
+            sender.cast({}, "echo", value=i)
+        assert harness.wait_for(lambda: len(conductor.seen) >= 20)
+        assert sender.prepare(topic="compute", server="cmp1").call({}, "echo", value="c") == "c"
+        time.sleep(0.5)
+        assert sorted(conductor.seen) == list(range(20))  # each exactly once
+        assert rogue.seen == []
+        assert compute.seen == ["c"]
+
+        cmp1 = oslo_messaging.get_rpc_client(
+            transports(cmp1_url), oslo_messaging.Target(topic="conductor"), timeout=5
+        )
+        assert cmp1.call({}, "echo", value="up") == "up"
+        with pytest.raises(oslo_messaging.MessageDeliveryFailure, match="not permitted"):
+            cmp1.prepare(topic="compute", retry=1).cast({}, "echo", value="sideways")
+        assert harness.wait_for(lambda: counter(proxy, "acl_denied") >= 2)
+        assert "sideways" not in compute.seen
+
+        label = wire.target_label(wire.RPC, EXCHANGE, "conductor")
+        assert proxy.metrics()["targets"][label]["acl_denied"] > 0
+        log = open(proxy.log_path).read()
+        assert "key cmp1-nova-compute.key) to listen on openstack:conductor/cmp1" in log
+        assert "key cmp1-nova-compute.key) to send to openstack:compute" in log
+        assert "1 client keys carry no listen/send metadata and keep every right: client.key" in log
+    finally:
+        for rpc in servers:
+            rpc.stop()
+            rpc.wait()

@@ -10,7 +10,7 @@ import time
 import pytest
 from oslo_config import cfg
 
-from oslo_messaging_zmq import options, proxy, security, wire
+from oslo_messaging_zmq import acl, options, proxy, security, wire
 from oslo_messaging_zmq.proxy import Proxy
 
 
@@ -275,3 +275,17 @@ class _Opts:
 
 def _header(msg_id):
     return {wire.F_ID: msg_id, wire.F_KIND: wire.RPC, wire.F_EXCHANGE: "ex", wire.F_TOPIC: "t"}
+
+
+def test_register_keeps_the_permitted_targets_and_counts_the_others(prx):
+    perms = acl.from_metadata({"listen": "ex:compute/cmp1", "send": "ex:conductor"})
+    prx._allowed = {"cmp1": security.AllowedKey("cmp1.key", {}, perms)}
+    targets = [(wire.RPC, "ex", "conductor", "cmp1"), (wire.RPC, "ex", "compute", "cmp1")]
+    prx.handle([b"cmp", *wire.encode(wire.REGISTER, {wire.F_TARGETS: targets})], "cmp1")
+    assert prx.table.peers[b"cmp"].targets == {(wire.RPC, "ex", "compute", "cmp1")}
+    assert prx.counters.targets["rpc/ex/conductor"]["acl_denied"] == 1
+    prx.handle([b"cmp", *wire.encode(wire.SEND, _header("m1"), b"{}")], "cmp1")
+    assert prx.to(b"cmp", wire.STATUS)[-1][wire.F_WHY] == wire.NOT_PERMITTED
+    header = dict(_header("m2"), **{wire.F_TOPIC: "conductor", wire.F_MANDATORY: 1})
+    prx.handle([b"cmp", *wire.encode(wire.SEND, header, b"{}")], "cmp1")
+    assert prx.to(b"cmp", wire.STATUS)[-1][wire.F_WHY] == wire.NO_LISTENER
