@@ -26,6 +26,7 @@ from oslo_messaging_zmq.health import HealthServer
 from oslo_messaging_zmq.ioloop import send_frames
 from oslo_messaging_zmq.routing import (
     ANY_POOL,
+    AnswerBook,
     Counters,
     Held,
     HoldStore,
@@ -45,6 +46,7 @@ _ZMTP_HEARTBEAT = 1.0
 _LOG_EVERY = 60.0
 _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
+_MAX_ANSWERS = 200000  # deliveries whose answer the proxy awaits (CURVE)
 _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
 _PONG = wire.encode(wire.PONG, {})
@@ -73,6 +75,8 @@ class Proxy:
         self.monitor: zmq.Socket | None = None
         self._identity_logged: dict[bytes, float] = {}
         self._revoked_logged: dict[str, float] = {}
+        self._reply_logged: dict[bytes, float] = {}
+        self.answers = AnswerBook(_MAX_ANSWERS)
         self._acl_logged: dict[tuple, float] = {}
         self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
@@ -440,11 +444,11 @@ class Proxy:
     def _relay(self, ident, mtype, header, body, now) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
         dest = wire.get_ident(header, wire.F_TO)
-        if self.zap is not None and dest not in self._owner:
-            # not a peer connected with its key now (detached, or unknown):
-            # whoever holds that id at this moment is not who the answer is for
-            self.counters.inc("reply_denied")
-            return
+        ids = wire.get_ids(header) if mtype == wire.ACK else None
+        if self.zap is not None:
+            ids = self._answerable(ident, mtype, header, msg_id, ids, dest, now)
+            if ids is False:
+                return
         self.table.touch(ident, now)
         out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
@@ -457,7 +461,6 @@ class Proxy:
                 raise wire.WireError("bad state")
             out[wire.F_STATE] = state
             out[wire.F_BY] = ident.hex()
-            ids = wire.get_ids(header)
             if ids is not None:
                 out[wire.F_IDS] = ids
             for key in (wire.F_TRY, wire.F_COPIES):
@@ -466,6 +469,51 @@ class Proxy:
                     out[key] = value
             self.counters.inc("acks")
         self._send(dest, wire.encode(mtype, out, body))
+
+    def _answerable(self, ident, mtype, header, msg_id, ids, dest, now):
+        """CURVE: an ACK/REPLY goes only from a listener this proxy gave the message to,
+        to the peer that sent it, while that peer is connected with its key.
+
+        Returns the ids of a batched ACK it may pass (None when not batched),
+        or False when nothing passes."""
+        book = self.answers
+        if dest in self._owner:
+            if ids is None:
+                allowed = book.may_answer(ident, msg_id, dest, now)
+            else:
+                ids = [i for i in ids if book.may_answer(ident, i, dest, now)]
+                allowed = bool(ids)
+        else:
+            # not a peer connected with its key now (detached, or unknown):
+            # whoever holds that id at this moment is not who the answer is for
+            allowed = False
+        if not allowed:
+            self.counters.inc("reply_denied")
+            if _log_due(self._reply_logged, ident):
+                LOG.warning(
+                    "refused %s from %s to %s about message %s: not an answer to a message "
+                    "this proxy delivered to it from that peer",
+                    "a reply" if mtype == wire.REPLY else "an ack",
+                    ident.hex()[:12],
+                    dest.hex()[:12],
+                    msg_id,
+                )
+            return False
+        final = (
+            not header.get(wire.F_HB)
+            if mtype == wire.REPLY
+            else (header.get(wire.F_STATE, wire.TAKEN) == wire.TAKEN)
+        )
+        for answered in ids if ids is not None else (msg_id,):
+            if final:
+                book.answered(ident, answered)
+            else:
+                book.extend(ident, answered, now + self._answer_ttl(0.0))
+        return ids
+
+    def _answer_ttl(self, ttl: float) -> float:
+        """How long a listener may answer a message it was given."""
+        return max(ttl, self.opts.hold_ttl) + self.opts.peer_timeout
 
     def _route(self, ident: bytes, header: dict, body: bytes | None, now: float) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
@@ -520,6 +568,8 @@ class Proxy:
             result = self._try_send(dest, frames)
             if result == _SENT:
                 self.counters.inc("routed", label)
+                if self.zap is not None:
+                    self.answers.delivered(dest, msg_id, ident, now + self._answer_ttl(ttl))
                 return
             if result == _BUSY:
                 # never hand it to another listener: a copy re-sent later must
@@ -537,14 +587,17 @@ class Proxy:
             return
         self._hold(ident, msg_id, key, label, out, body, ttl, now)
 
-    def _send_copies(self, dests: list[bytes], out: dict, body) -> tuple[list[bytes], bool]:
-        """One DELIVER per listener, each telling how many copies exist."""
+    def _send_copies(self, dests: list[bytes], out: dict, body, sender: bytes = b"") -> tuple:
+        """One DELIVER per listener, each telling how many copies exist; (sent, busy)."""
         frames = wire.encode(wire.DELIVER, dict(out, **{wire.F_COPIES: len(dests)}), body)
         sent, busy = [], False
         for dest in dests:
             result = self._try_send(dest, frames)
             if result == _SENT:
                 sent.append(dest)
+                if self.zap is not None:
+                    expiry = time.monotonic() + self._answer_ttl(0.0)
+                    self.answers.delivered(dest, out[wire.F_ID], sender, expiry)
             elif result == _BUSY:
                 busy = True
             else:
@@ -553,7 +606,7 @@ class Proxy:
 
     def _route_fanout(self, ident, msg_id, exchange, topic, label, out, body) -> None:
         dests = self.table.fanout_members(exchange, topic)
-        sent, busy = self._send_copies(dests, out, body)
+        sent, busy = self._send_copies(dests, out, body, ident)
         self.counters.inc("routed", label, len(sent))
         if busy:
             # the sender sends it again later; who got it de-duplicates
@@ -568,7 +621,7 @@ class Proxy:
     def _route_notify(self, ident, msg_id, exchange, topic, label, out, body, seq, now) -> None:
         pools = self.table.notify_pools(exchange, topic)
         dests = [members.pick(seq) for members in pools.values()]
-        sent, busy = self._send_copies(dests, out, body) if dests else ([], False)
+        sent, busy = self._send_copies(dests, out, body, ident) if dests else ([], False)
         self.counters.inc("routed", label, len(sent))
         held = 0
         empty = self.table.empty_pools(exchange, topic)
@@ -623,6 +676,9 @@ class Proxy:
             for held in held_list:
                 if self._send(ident, wire.encode(wire.DELIVER, held.header, held.body)):
                     self.counters.inc("routed", label)
+                    if self.zap is not None:
+                        expiry = time.monotonic() + self._answer_ttl(held.expiry - time.monotonic())
+                        self.answers.delivered(ident, held.header[wire.F_ID], held.sender, expiry)
                     self.counters.inc("delivered_from_hold")
                 else:
                     self.counters.inc("dropped", label)
@@ -633,6 +689,7 @@ class Proxy:
         now = self._clock()
         for ident in self.table.expire(now, self.opts.peer_timeout, self.opts.hold_ttl):
             LOG.info("listener %s timed out", ident.hex()[:12])
+        self.answers.expire(now)
         for key, held in self.holds.expire(now):
             label = wire.target_label(key[0], key[1], key[2])
             self.counters.inc("expired")

@@ -272,3 +272,53 @@ def test_key_listens_and_sends_only_where_its_file_permits(keys, proxy, transpor
         for rpc in servers:
             rpc.stop()
             rpc.wait()
+
+
+def test_forged_answers_are_dropped_real_ones_pass(ctx, keys, proxy, transports):
+    forger_secret = allow(keys, "forger")
+    wait_loaded(proxy, 2)
+    topic = "answer-" + uuid.uuid4().hex
+    listener = raw(ctx, proxy, keys, keys.client_secret)
+    listener.register((wire.RPC, EXCHANGE, topic, "l"))
+    forger = raw(ctx, proxy, keys, forger_secret)
+    forger.register((wire.RPC, EXCHANGE, "forger-" + topic, "f"))
+    caller = raw(ctx, proxy, keys, keys.client_secret)
+    caller.send(wire.HELLO, {})
+    assert harness.wait_for(lambda: listeners(proxy, topic) == 1)
+    call = {wire.F_KIND: wire.RPC, wire.F_EXCHANGE: EXCHANGE, wire.F_TOPIC: topic, wire.F_CALL: 1}
+    caller.send(wire.SEND, dict(call, **{wire.F_ID: "m1"}), b"{}")
+    listener.drain(0.5)
+    (delivered,) = listener.of_type(wire.DELIVER)
+    to_caller = delivered[wire.F_FROM]
+    assert to_caller == caller.ident.hex()
+
+    before = counter(proxy, "reply_denied")
+    forger.send(wire.REPLY, {wire.F_ID: "m1", wire.F_TO: to_caller}, b'{"result": "forged"}')
+    forger.send(wire.ACK, {wire.F_ID: "m1", wire.F_TO: to_caller, wire.F_STATE: wire.TAKEN})
+    forger.send(
+        wire.ACK,
+        {wire.F_ID: "x", wire.F_IDS: ["m1"], wire.F_TO: to_caller, wire.F_STATE: wire.WAITING},
+    )
+    assert harness.wait_for(lambda: counter(proxy, "reply_denied") == before + 3)
+    listener.send(wire.REPLY, {wire.F_ID: "m1", wire.F_TO: to_caller}, b'{"result": "real"}')
+    caller.drain(0.5)
+    replies = [(h, b) for t, h, b in caller.received if t == wire.REPLY]
+    assert replies == [({wire.F_ID: "m1"}, b'{"result": "real"}')]
+    assert caller.of_type(wire.ACK) == []
+    # answered: a second reply to the same message no longer passes
+    listener.send(wire.REPLY, {wire.F_ID: "m1", wire.F_TO: to_caller}, b'{"result": "again"}')
+    assert harness.wait_for(lambda: counter(proxy, "reply_denied") == before + 4)
+
+    # real oslo.messaging calls still get their replies
+    endpoint = Echo()
+    server = _server(
+        transports, harness.transport_url([proxy], keys), "echo-" + topic, "s", endpoint
+    )
+    try:
+        client = caster(transports, [proxy], keys, "echo-" + topic)
+        assert [client.call({}, "echo", value=i) for i in range(10)] == list(range(10))
+    finally:
+        server.stop()
+        server.wait()
+    for peer in (listener, forger, caller):
+        peer.close()
