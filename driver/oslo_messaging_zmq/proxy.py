@@ -77,6 +77,8 @@ class Proxy:
         self._revoked_logged: dict[str, float] = {}
         self._reply_logged: dict[bytes, float] = {}
         self.answers = AnswerBook(_MAX_ANSWERS)
+        # read once: an option lookup costs more than the rest of an answer's check
+        self._answer_times = (float(opts.hold_ttl), float(opts.peer_timeout))
         self._acl_logged: dict[tuple, float] = {}
         self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
@@ -513,7 +515,8 @@ class Proxy:
 
     def _answer_ttl(self, ttl: float) -> float:
         """How long a listener may answer a message it was given."""
-        return max(ttl, self.opts.hold_ttl) + self.opts.peer_timeout
+        floor, slack = self._answer_times
+        return (ttl if ttl > floor else floor) + slack
 
     def _route(self, ident: bytes, header: dict, body: bytes | None, now: float) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
