@@ -136,7 +136,7 @@ class Proxy:
     def _load_allowed(self, force: bool = False) -> None:
         path = self.opts.allowed_clients
         if not path:
-            self._allowed = set()
+            self._allowed = {}
             return
         try:
             mtime = os.stat(path).st_mtime_ns

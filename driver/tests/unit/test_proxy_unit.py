@@ -289,3 +289,11 @@ def test_register_keeps_the_permitted_targets_and_counts_the_others(prx):
     header = dict(_header("m2"), **{wire.F_TOPIC: "conductor", wire.F_MANDATORY: 1})
     prx.handle([b"cmp", *wire.encode(wire.SEND, header, b"{}")], "cmp1")
     assert prx.to(b"cmp", wire.STATUS)[-1][wire.F_WHY] == wire.NO_LISTENER
+
+
+def test_no_allowed_clients_configured_admits_nobody(prx):
+    prx.opts = _Opts(prx.opts, allowed_clients="")
+    prx._load_allowed(force=True)
+    assert prx._allowed == {}
+    prx.handle([b"peer", *wire.encode(wire.HELLO, {})], "some-key")
+    assert prx.counters.total["revoked"] == 1 and not prx.to(b"peer", wire.PONG)
