@@ -329,6 +329,16 @@ class ProxyLinks:
             if header.get(wire.F_ID):
                 self._on_message(idx, mtype, header, body)
             return
+        if mtype == wire.STATUS and not header.get(wire.F_ID):
+            why = header.get(wire.F_WHY)
+            if isinstance(why, str) and why.startswith(wire.NOT_PERMITTED):
+                # a target of this listener the proxy refuses (once a minute per target)
+                LOG.error(
+                    "zmq proxy %s: %s (the permissions in this service's key file on the "
+                    "proxies do not allow it; nothing is routed there for this service)",
+                    self.endpoints[idx],
+                    why,
+                )
         was_live = self.is_live(idx)
         self.last_pong[idx] = time.monotonic()
         self._was_live[idx] = True

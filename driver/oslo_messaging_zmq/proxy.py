@@ -337,10 +337,15 @@ class Proxy:
                 if not perms.may_listen(target):
                     kind, exchange, topic, extra = target
                     label = wire.target_label(kind, exchange, topic)
-                    self._deny(ident, label, "listen on", acl.target_name(*target))
+                    name = acl.target_name(*target)
+                    if self._deny(ident, label, "listen on", name):
+                        # tell the listener too (it logs it): it would wait in silence
+                        why = "%s: listen on %s" % (wire.NOT_PERMITTED, name)
+                        self._status(ident, "", wire.DROPPED, why)
         return permitted
 
-    def _deny(self, ident: bytes, label: str, what: str, name: str) -> None:
+    def _deny(self, ident: bytes, label: str, what: str, name: str) -> bool:
+        """Count a refusal by the key's permissions; True when it was logged (once a minute)."""
         self.counters.inc("acl_denied", label)
         if _log_due(self._acl_logged, (ident, what, name)):
             key = self._owner.get(ident, "")
@@ -351,6 +356,8 @@ class Proxy:
                 what,
                 name,
             )
+            return True
+        return False
 
     def _refuse_revoked(self, ident: bytes, user: str, frames) -> None:
         """A message on a session whose key is no longer allowed: refused, and said so."""

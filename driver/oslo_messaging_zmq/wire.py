@@ -42,7 +42,9 @@ hb         1         REPLY is a call-monitor heartbeat, not the result      P
 status     str       STATUS: "routed" (multi-copy), "held", "dropped",      T
                      "busy" (the listener's queue is full: retry later);
                      "routed" only for a fanout nobody listens to
-why        str       reason of a dropped status                             T
+why        str       reason of a dropped status; with an empty id it is     T
+                     about the peer, not a message: "key revoked",
+                     "not permitted: listen on <target>"
 ids        [str]     a batched "waiting" ACK: every id it is about          A
 targets    [[4str]]  REGISTER: (kind, exchange, topic, server-or-pool)      R
 =========  ========  =====================================================  ==================

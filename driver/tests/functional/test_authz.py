@@ -225,7 +225,7 @@ def _server(transports, url, topic, server, endpoint):
     return rpc
 
 
-def test_key_listens_and_sends_only_where_its_file_permits(keys, proxy, transports):
+def test_key_listens_and_sends_only_where_its_file_permits(keys, proxy, transports, caplog):
     conductor_secret = allow(keys, "ctl-nova-conductor", listen="openstack:conductor", send="*")
     cmp1_secret = allow(
         keys, "cmp1-nova-compute", listen="openstack:compute/cmp1", send="openstack:conductor"
@@ -268,6 +268,9 @@ def test_key_listens_and_sends_only_where_its_file_permits(keys, proxy, transpor
         assert "key cmp1-nova-compute.key) to listen on openstack:conductor/cmp1" in log
         assert "key cmp1-nova-compute.key) to send to openstack:compute" in log
         assert "1 client keys carry no listen/send metadata and keep every right: client.key" in log
+        # the refused listener was told why, in its own log
+        told = "not permitted: listen on openstack:conductor/cmp1"
+        assert any(told in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     finally:
         for rpc in servers:
             rpc.stop()

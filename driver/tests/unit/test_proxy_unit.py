@@ -297,3 +297,14 @@ def test_no_allowed_clients_configured_admits_nobody(prx):
     assert prx._allowed == {}
     prx.handle([b"peer", *wire.encode(wire.HELLO, {})], "some-key")
     assert prx.counters.total["revoked"] == 1 and not prx.to(b"peer", wire.PONG)
+
+
+def test_a_refused_target_is_told_to_the_listener_once(prx):
+    perms = acl.from_metadata({"listen": "ex:compute/cmp1"})
+    prx._allowed = {"cmp1": security.AllowedKey("cmp1.key", {}, perms)}
+    targets = [(wire.RPC, "ex", "conductor", "cmp1")]
+    for _ in range(3):
+        prx.handle([b"cmp", *wire.encode(wire.REGISTER, {wire.F_TARGETS: targets})], "cmp1")
+    told = [h for h in prx.to(b"cmp", wire.STATUS) if not h[wire.F_ID]]
+    assert [h[wire.F_WHY] for h in told] == ["not permitted: listen on ex:conductor/cmp1"]
+    assert prx.counters.total["acl_denied"] == 3
