@@ -315,6 +315,30 @@ class ProxyLinks:
         except wire.WireError as exc:
             LOG.warning("dropping malformed message from proxy %s: %s", self.endpoints[idx], exc)
             return
+        if mtype == wire.STATUS and header.get(wire.F_WHY) == wire.KEY_REVOKED:
+            # the proxy no longer admits this service's key: it is not a live proxy
+            # for this peer, and the reason is worth one clear line
+            reason = (
+                "the proxy revoked this service's CURVE key (it left the proxy's "
+                "allowed_clients): nothing is routed for it any more"
+            )
+            if self.errors[idx] != reason:
+                LOG.error("zmq proxy %s: %s", self.endpoints[idx], reason)
+            self.errors[idx] = reason
+            self.last_pong[idx] = 0.0
+            if header.get(wire.F_ID):
+                self._on_message(idx, mtype, header, body)
+            return
+        if mtype == wire.STATUS and not header.get(wire.F_ID):
+            why = header.get(wire.F_WHY)
+            if isinstance(why, str) and why.startswith(wire.NOT_PERMITTED):
+                # a target of this listener the proxy refuses (once a minute per target)
+                LOG.error(
+                    "zmq proxy %s: %s (the permissions in this service's key file on the "
+                    "proxies do not allow it; nothing is routed there for this service)",
+                    self.endpoints[idx],
+                    why,
+                )
         was_live = self.is_live(idx)
         self.last_pong[idx] = time.monotonic()
         self._was_live[idx] = True

@@ -48,6 +48,10 @@ COUNTER_HELP = {
     "auth_allowed": "CURVE handshakes accepted.",
     "auth_denied": "CURVE handshakes refused (key not in allowed_clients).",
     "stalls": "Times the proxy found itself stalled (frozen) longer than peer_timeout/2.",
+    "identity_denied": "Messages from a routing id bound to another CURVE key (dropped).",
+    "revoked": "Messages from a key removed from allowed_clients (answered 'key revoked').",
+    "acl_denied": "Registrations and sends the key's listen/send permissions refused.",
+    "reply_denied": "Replies and acks not from the listener the message went to (dropped).",
 }
 
 

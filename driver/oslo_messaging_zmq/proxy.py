@@ -18,13 +18,15 @@ import time
 
 import zmq
 from oslo_config import cfg
+from zmq.utils import monitor as zmq_monitor
 from zmq.utils import z85
 
-from oslo_messaging_zmq import options, security, wire
+from oslo_messaging_zmq import acl, options, security, wire
 from oslo_messaging_zmq.health import HealthServer
 from oslo_messaging_zmq.ioloop import send_frames
 from oslo_messaging_zmq.routing import (
     ANY_POOL,
+    AnswerBook,
     Counters,
     Held,
     HoldStore,
@@ -36,9 +38,15 @@ LOG = logging.getLogger("oslo_messaging_zmq.proxy")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 _MAINTENANCE_INTERVAL = 0.25
-_KEY_RELOAD_INTERVAL = 5.0
+# allowed_clients: its mtime is checked this often (one stat), its files all
+# re-read this often anyway (an edit in place does not touch the directory)
+_KEY_CHECK_INTERVAL = 0.25
+_KEY_RELOAD_INTERVAL = 30.0
+_ZMTP_HEARTBEAT = 1.0
+_LOG_EVERY = 60.0
 _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
+_MAX_ANSWERS = 200000  # deliveries whose answer the proxy awaits (CURVE)
 _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
 _PONG = wire.encode(wire.PONG, {})
@@ -54,8 +62,25 @@ class Proxy:
         self.started = time.time()
         self.snapshot: dict = {}
         self._stop = False
-        self._allowed: set[bytes] = set()
-        self._allowed_mtime: float | None = None
+        # admitted client keys (Z85 text, as libzmq's User-Id) and who uses which
+        self._allowed: dict[str, security.AllowedKey] = {}
+        self._allowed_mtime: int | None = None
+        self._key_errors: set[str] = set()
+        self._owner: dict[bytes, str] = {}  # routing id -> the key that first used it
+        # connection (fd) each bound routing id was last seen on, to detach it
+        # when that connection closes; detached ids keep their key for a while
+        self._fd_of: dict[bytes, int] = {}
+        self._on_fd: dict[int, set[bytes]] = {}
+        self._detached: dict[bytes, tuple[str, float]] = {}
+        self.monitor: zmq.Socket | None = None
+        self._identity_logged: dict[bytes, float] = {}
+        self._revoked_logged: dict[str, float] = {}
+        self._reply_logged: dict[bytes, float] = {}
+        self.answers = AnswerBook(_MAX_ANSWERS)
+        # read once: an option lookup costs more than the rest of an answer's check
+        self._answer_times = (float(opts.hold_ttl), float(opts.peer_timeout))
+        self._acl_logged: dict[tuple, float] = {}
+        self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
         self._denied_logged: dict[bytes, float] = {}
         self._version_logged = -1e9
@@ -71,7 +96,14 @@ class Proxy:
         opts = self.opts
         router = self.router
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # With CURVE a routing id belongs to the connection that holds it: no
+        # handover, so another key cannot take over a connected peer's id (and
+        # with it the peer's deliveries).  ZMTP heartbeats free the id of a
+        # peer whose connection died silently, so it can come back.
+        curve = opts.security_mode == "curve"
+        router.setsockopt(zmq.ROUTER_HANDOVER, 0 if curve else 1)
+        router.setsockopt(zmq.HEARTBEAT_IVL, int(_ZMTP_HEARTBEAT * 1000))
+        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(max(opts.peer_timeout, 1.0) * 1000))
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.SNDHWM, opts.socket_hwm)
         router.setsockopt(zmq.RCVHWM, opts.socket_hwm)
@@ -89,6 +121,7 @@ class Proxy:
             self.zap.setsockopt(zmq.LINGER, 0)
             self.zap.bind(ZAP_ENDPOINT)
             security.configure_server(router, keys)
+            self.monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         else:
             LOG.warning("security_mode=plain: no authentication, no encryption")
         host = opts.bind_address
@@ -103,10 +136,10 @@ class Proxy:
     def _load_allowed(self, force: bool = False) -> None:
         path = self.opts.allowed_clients
         if not path:
-            self._allowed = set()
+            self._allowed = {}
             return
         try:
-            mtime = os.stat(path).st_mtime
+            mtime = os.stat(path).st_mtime_ns
         except OSError as exc:
             if force:
                 LOG.error("allowed_clients %s unreadable: %s", path, exc)
@@ -114,14 +147,57 @@ class Proxy:
         if not force and mtime == self._allowed_mtime:
             return
         try:
-            keys = security.read_public_keys(path)
+            keys, errors = security.read_allowed_clients(path)
         except security.KeyFileError as exc:
             LOG.error("%s", exc)
             return
-        self._allowed_mtime = mtime
+        for error in errors:
+            if error not in self._key_errors:
+                LOG.error("allowed_clients: %s; that key file is skipped", error)
+        self._key_errors = set(errors)
+        # a change within the file system's time granularity of this read
+        # would keep the same mtime: read again until the mtime is older
+        settled = time.time_ns() - mtime > 2_000_000_000
+        self._allowed_mtime = mtime if settled else None
         if keys != self._allowed:
             LOG.info("loaded %d allowed client keys from %s", len(keys), path)
-        self._allowed = keys
+            full = sorted(e.name for e in keys.values() if e.permissions is None)
+            if full:
+                LOG.info(
+                    "%d client keys carry no listen/send metadata and keep every right: %s",
+                    len(full),
+                    ", ".join(full[:20]) + (", …" if len(full) > 20 else ""),
+                )
+        old, self._allowed = self._allowed, keys
+        revoked = {key: entry for key, entry in old.items() if key not in keys}
+        if revoked:
+            self._revoke(revoked)
+
+    def _revoke(self, revoked: dict[str, security.AllowedKey]) -> None:
+        """Keys left the allowed set: their open sessions end now, not at their next handshake.
+
+        Every routing id bound to them leaves all its targets and loses its
+        binding, what it sent and the proxy still holds is dropped, and its
+        next messages meet _refuse_revoked (libzmq cannot close one ROUTER
+        peer's connection, so the proxy answers it instead of serving it).
+        """
+        now = time.monotonic()
+        bound = {i: key for i, key in self._owner.items() if key in revoked}
+        bound.update((i, key) for i, (key, _w) in self._detached.items() if key in revoked)
+        for ident in bound:
+            self._detach(ident, now)
+            self._detached.pop(ident, None)
+        for key, _held in self.holds.drop_senders(set(bound)):
+            self.counters.inc("dropped", wire.target_label(key[0], key[1], key[2]))
+        if len(self._former_names) > 10000:
+            self._former_names.clear()
+        self._former_names.update((key, entry.name) for key, entry in revoked.items())
+        for key, entry in revoked.items():
+            LOG.warning(
+                "key %s revoked: its %d open sessions are refused from now on",
+                entry.name,
+                sum(1 for k in bound.values() if k == key),
+            )
 
     def _handle_zap(self) -> None:
         while True:
@@ -137,7 +213,7 @@ class Proxy:
             key = b""
             if mechanism == b"CURVE" and len(frames) > 6 and len(frames[6]) == 32:
                 key = z85.encode(frames[6])
-            if key and key in self._allowed:
+            if key and key.decode() in self._allowed:
                 self.counters.inc("auth_allowed")
                 reply = [b"1.0", request_id, b"200", b"OK", key, b""]
             else:
@@ -178,18 +254,157 @@ class Proxy:
         self._send(ident, wire.encode(wire.STATUS, header))
 
     # -- message handling ----------------------------------------------------------
-    def handle(self, frames: list[bytes]) -> None:
+    def _receive(self) -> bool:
+        """Read and handle one message from the ROUTER; False when none is waiting."""
+        router = self.router
+        try:
+            first = router.recv(_NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        frames = [first.bytes]
+        if first.more:
+            frames.extend(router.recv_multipart(_NOBLOCK))
+        # the CURVE key libzmq authenticated this connection with (the ZAP user id)
+        if self.zap is None:
+            self.handle(frames)
+        else:
+            self.handle(frames, first.get("User-Id"), first)
+        return True
+
+    def handle(self, frames: list[bytes], user: str | None = None, frame=None) -> None:
+        """One message from a peer; user is its connection's CURVE key (None: plain).
+
+        frame: the zmq.Frame of the routing id, which tells the connection."""
         self.counters.inc("received")
         if len(frames) < 4 or not frames[0] or len(frames[0]) > 255:
             self.counters.inc("malformed")
             return
         ident = bytes(frames[0])
+        if user is not None and self._owner.get(ident) != user:
+            if not self._bind(ident, user, frame, frames):
+                return
         try:
             mtype, header, body = wire.decode(frames[1:])
             self._dispatch(ident, mtype, header, body)
         except wire.WireError:
             self.counters.inc("malformed")
             self._check_version(ident, bytes(frames[1]))
+
+    def _bind(self, ident: bytes, user: str, frame=None, frames=()) -> bool:
+        """Bind a routing id to the key that first uses it; refuse it to any other key.
+
+        The binding lasts while the proxy knows the peer (a client's pings, a
+        listener's registrations) and is forgotten with it (see maintenance).
+        A peer whose connection closed is detached: nothing is sent to its id
+        until it speaks again, with the same key, on its new connection.
+        """
+        if user not in self._allowed:
+            self._refuse_revoked(ident, user, frames)
+            return False
+        owner = self._owner.get(ident)
+        if owner is None:
+            owner = self._detached.get(ident, (user, 0.0))[0]
+        if owner == user:
+            self._detached.pop(ident, None)
+            self._owner[ident] = user
+            fd = frame.get(zmq.SRCFD) if frame is not None else -1
+            old = self._fd_of.get(ident)
+            if old is not None and old != fd:
+                self._on_fd.get(old, set()).discard(ident)
+            self._fd_of[ident] = fd
+            self._on_fd.setdefault(fd, set()).add(ident)
+            return True
+        self.counters.inc("identity_denied")
+        if _log_due(self._identity_logged, ident):
+            LOG.warning(
+                "refused routing id %s to key %s: it is bound to key %s; its messages are dropped",
+                ident.hex()[:12],
+                self._key_name(user),
+                self._key_name(owner),
+            )
+        return False
+
+    def _permissions(self, ident: bytes) -> acl.Permissions | None:
+        """What the key behind ident may do (None: everything, or plain mode)."""
+        entry = self._allowed.get(self._owner.get(ident))
+        return None if entry is None else entry.permissions
+
+    def _permitted_targets(self, ident: bytes, perms: acl.Permissions, targets: list) -> list:
+        """The targets of a REGISTER the key may listen on; the others are refused."""
+        permitted = [t for t in targets if perms.may_listen(t)]
+        if len(permitted) < len(targets):
+            for target in targets:
+                if not perms.may_listen(target):
+                    kind, exchange, topic, extra = target
+                    label = wire.target_label(kind, exchange, topic)
+                    name = acl.target_name(*target)
+                    if self._deny(ident, label, "listen on", name):
+                        # tell the listener too (it logs it): it would wait in silence
+                        why = "%s: listen on %s" % (wire.NOT_PERMITTED, name)
+                        self._status(ident, "", wire.DROPPED, why)
+        return permitted
+
+    def _deny(self, ident: bytes, label: str, what: str, name: str) -> bool:
+        """Count a refusal by the key's permissions; True when it was logged (once a minute)."""
+        self.counters.inc("acl_denied", label)
+        if _log_due(self._acl_logged, (ident, what, name)):
+            key = self._owner.get(ident, "")
+            LOG.warning(
+                "refused routing id %s (key %s) to %s %s: not permitted by its key file",
+                ident.hex()[:12],
+                self._key_name(key),
+                what,
+                name,
+            )
+            return True
+        return False
+
+    def _refuse_revoked(self, ident: bytes, user: str, frames) -> None:
+        """A message on a session whose key is no longer allowed: refused, and said so."""
+        self.counters.inc("revoked")
+        if _log_due(self._revoked_logged, user):
+            LOG.warning(
+                "refused a message of routing id %s: its key %s was revoked",
+                ident.hex()[:12],
+                self._former_names.get(user, user[:8] + "…"),
+            )
+        try:
+            mtype, header, _body = wire.decode(frames[1:])
+        except wire.WireError:
+            return
+        msg_id = header.get(wire.F_ID) if mtype == wire.SEND else ""
+        if isinstance(msg_id, str):
+            self._status(ident, msg_id, wire.DROPPED, wire.KEY_REVOKED)
+
+    def _handle_monitor(self) -> None:
+        """A connection closed: the routing ids bound on it are detached."""
+        while True:
+            try:
+                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                event = zmq_monitor.parse_monitor_message(frames)
+            except Exception:  # noqa: BLE001 - not an event: ignore
+                continue
+            if event["event"] != zmq.EVENT_DISCONNECTED:
+                continue
+            now = time.monotonic()
+            for ident in self._on_fd.pop(int(event["value"]), ()):
+                self._detach(ident, now)
+
+    def _detach(self, ident: bytes, now: float) -> None:
+        key = self._owner.pop(ident, None)
+        self._fd_of.pop(ident, None)
+        if key is not None:
+            self._detached[ident] = (key, now)
+        if self.table.unregister(ident, now) is not None:
+            LOG.info("listener %s disconnected", ident.hex()[:12])
+        self.clients.pop(ident, None)
+
+    def _key_name(self, key: str) -> str:
+        entry = self._allowed.get(key)
+        return entry.name if entry is not None else "%s… (not allowed)" % key[:8]
 
     def _check_version(self, ident: bytes, magic: bytes) -> None:
         """Say so when a peer speaks another version of the protocol (a half-done upgrade)."""
@@ -215,6 +430,9 @@ class Proxy:
             self._send(ident, _PONG)
         elif mtype == wire.REGISTER:
             targets = wire.parse_targets(header)
+            perms = self._permissions(ident)
+            if perms is not None:
+                targets = self._permitted_targets(ident, perms, targets)
             known = ident in self.table.peers
             new = self.table.register(ident, targets, now)
             if not known:
@@ -235,6 +453,11 @@ class Proxy:
     def _relay(self, ident, mtype, header, body, now) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
         dest = wire.get_ident(header, wire.F_TO)
+        ids = wire.get_ids(header) if mtype == wire.ACK else None
+        if self.zap is not None:
+            ids = self._answerable(ident, mtype, header, msg_id, ids, dest, now)
+            if ids is False:
+                return
         self.table.touch(ident, now)
         out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
@@ -247,7 +470,6 @@ class Proxy:
                 raise wire.WireError("bad state")
             out[wire.F_STATE] = state
             out[wire.F_BY] = ident.hex()
-            ids = wire.get_ids(header)
             if ids is not None:
                 out[wire.F_IDS] = ids
             for key in (wire.F_TRY, wire.F_COPIES):
@@ -256,6 +478,52 @@ class Proxy:
                     out[key] = value
             self.counters.inc("acks")
         self._send(dest, wire.encode(mtype, out, body))
+
+    def _answerable(self, ident, mtype, header, msg_id, ids, dest, now):
+        """CURVE: an ACK/REPLY goes only from a listener this proxy gave the message to,
+        to the peer that sent it, while that peer is connected with its key.
+
+        Returns the ids of a batched ACK it may pass (None when not batched),
+        or False when nothing passes."""
+        book = self.answers
+        if dest in self._owner:
+            if ids is None:
+                allowed = book.may_answer(ident, msg_id, dest, now)
+            else:
+                ids = [i for i in ids if book.may_answer(ident, i, dest, now)]
+                allowed = bool(ids)
+        else:
+            # not a peer connected with its key now (detached, or unknown):
+            # whoever holds that id at this moment is not who the answer is for
+            allowed = False
+        if not allowed:
+            self.counters.inc("reply_denied")
+            if _log_due(self._reply_logged, ident):
+                LOG.warning(
+                    "refused %s from %s to %s about message %s: not an answer to a message "
+                    "this proxy delivered to it from that peer",
+                    "a reply" if mtype == wire.REPLY else "an ack",
+                    ident.hex()[:12],
+                    dest.hex()[:12],
+                    msg_id,
+                )
+            return False
+        final = (
+            not header.get(wire.F_HB)
+            if mtype == wire.REPLY
+            else (header.get(wire.F_STATE, wire.TAKEN) == wire.TAKEN)
+        )
+        for answered in ids if ids is not None else (msg_id,):
+            if final:
+                book.answered(ident, answered)
+            else:
+                book.extend(ident, answered, now + self._answer_ttl(0.0))
+        return ids
+
+    def _answer_ttl(self, ttl: float) -> float:
+        """How long a listener may answer a message it was given."""
+        floor, slack = self._answer_times
+        return (ttl if ttl > floor else floor) + slack
 
     def _route(self, ident: bytes, header: dict, body: bytes | None, now: float) -> None:
         msg_id = wire.get_str(header, wire.F_ID)
@@ -275,6 +543,13 @@ class Proxy:
         fanout = bool(header.get(wire.F_FANOUT)) and kind == wire.RPC
         call = bool(header.get(wire.F_CALL)) and kind == wire.RPC and not fanout
         label = wire.target_label(kind, exchange, topic)
+        perms = self._permissions(ident)
+        if perms is not None and not perms.may_send(kind, exchange, topic, server, fanout):
+            self._deny(
+                ident, label, "send to", acl.target_name(kind, exchange, topic, server, fanout)
+            )
+            self._status(ident, msg_id, wire.DROPPED, wire.NOT_PERMITTED)
+            return
         out = {wire.F_ID: msg_id, wire.F_FROM: ident.hex()}
         if call:
             out[wire.F_CALL] = 1  # the reply is the acknowledgement
@@ -303,6 +578,8 @@ class Proxy:
             result = self._try_send(dest, frames)
             if result == _SENT:
                 self.counters.inc("routed", label)
+                if self.zap is not None:
+                    self.answers.delivered(dest, msg_id, ident, now + self._answer_ttl(ttl))
                 return
             if result == _BUSY:
                 # never hand it to another listener: a copy re-sent later must
@@ -320,14 +597,17 @@ class Proxy:
             return
         self._hold(ident, msg_id, key, label, out, body, ttl, now)
 
-    def _send_copies(self, dests: list[bytes], out: dict, body) -> tuple[list[bytes], bool]:
-        """One DELIVER per listener, each telling how many copies exist."""
+    def _send_copies(self, dests: list[bytes], out: dict, body, sender: bytes = b"") -> tuple:
+        """One DELIVER per listener, each telling how many copies exist; (sent, busy)."""
         frames = wire.encode(wire.DELIVER, dict(out, **{wire.F_COPIES: len(dests)}), body)
         sent, busy = [], False
         for dest in dests:
             result = self._try_send(dest, frames)
             if result == _SENT:
                 sent.append(dest)
+                if self.zap is not None:
+                    expiry = time.monotonic() + self._answer_ttl(0.0)
+                    self.answers.delivered(dest, out[wire.F_ID], sender, expiry)
             elif result == _BUSY:
                 busy = True
             else:
@@ -336,7 +616,7 @@ class Proxy:
 
     def _route_fanout(self, ident, msg_id, exchange, topic, label, out, body) -> None:
         dests = self.table.fanout_members(exchange, topic)
-        sent, busy = self._send_copies(dests, out, body)
+        sent, busy = self._send_copies(dests, out, body, ident)
         self.counters.inc("routed", label, len(sent))
         if busy:
             # the sender sends it again later; who got it de-duplicates
@@ -351,7 +631,7 @@ class Proxy:
     def _route_notify(self, ident, msg_id, exchange, topic, label, out, body, seq, now) -> None:
         pools = self.table.notify_pools(exchange, topic)
         dests = [members.pick(seq) for members in pools.values()]
-        sent, busy = self._send_copies(dests, out, body) if dests else ([], False)
+        sent, busy = self._send_copies(dests, out, body, ident) if dests else ([], False)
         self.counters.inc("routed", label, len(sent))
         held = 0
         empty = self.table.empty_pools(exchange, topic)
@@ -406,6 +686,9 @@ class Proxy:
             for held in held_list:
                 if self._send(ident, wire.encode(wire.DELIVER, held.header, held.body)):
                     self.counters.inc("routed", label)
+                    if self.zap is not None:
+                        expiry = time.monotonic() + self._answer_ttl(held.expiry - time.monotonic())
+                        self.answers.delivered(ident, held.header[wire.F_ID], held.sender, expiry)
                     self.counters.inc("delivered_from_hold")
                 else:
                     self.counters.inc("dropped", label)
@@ -416,6 +699,7 @@ class Proxy:
         now = self._clock()
         for ident in self.table.expire(now, self.opts.peer_timeout, self.opts.hold_ttl):
             LOG.info("listener %s timed out", ident.hex()[:12])
+        self.answers.expire(now)
         for key, held in self.holds.expire(now):
             label = wire.target_label(key[0], key[1], key[2])
             self.counters.inc("expired")
@@ -426,7 +710,21 @@ class Proxy:
         stale = [i for i, seen in self.clients.items() if now - seen > self.opts.peer_timeout]
         for ident in stale:
             del self.clients[ident]
+        self._forget_bindings()
         self.snapshot = self._build_snapshot()
+
+    def _forget_bindings(self) -> None:
+        """Routing ids of peers this proxy no longer knows are free again."""
+        owner, clients, peers = self._owner, self.clients, self.table.peers
+        if len(owner) > len(clients) + len(peers):
+            for ident in [i for i in owner if i not in clients and i not in peers]:
+                del owner[ident]
+                fd = self._fd_of.pop(ident, None)
+                if fd is not None:
+                    self._on_fd.get(fd, set()).discard(ident)
+        limit = self._last_clock - self.opts.peer_timeout
+        for ident in [i for i, (_k, when) in self._detached.items() if when < limit]:
+            del self._detached[ident]
 
     def _build_snapshot(self) -> dict:
         listeners = self.table.listeners_by_label()
@@ -479,29 +777,33 @@ class Proxy:
         poller.register(self.router, zmq.POLLIN)
         if self.zap is not None:
             poller.register(self.zap, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         next_maintenance = 0.0
-        next_reload = time.monotonic() + _KEY_RELOAD_INTERVAL
+        next_check = next_reload = time.monotonic() + _KEY_CHECK_INTERVAL
         self._clock()
         while not self._stop:
             events = dict(poller.poll(int(_MAINTENANCE_INTERVAL * 1000)))
             self._clock()
+            if self.monitor is not None and self.monitor in events:
+                self._handle_monitor()
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
                 for _unused in range(_MAX_BURST):
-                    try:
-                        frames = self.router.recv_multipart(_NOBLOCK)
-                    except zmq.Again:
+                    if not self._receive():
                         break
-                    self.handle(frames)
             now = time.monotonic()
             if now >= next_maintenance:
                 self.maintenance()
                 next_maintenance = now + _MAINTENANCE_INTERVAL
-            if self.zap is not None and (self._reload_keys or now >= next_reload):
-                self._load_allowed(force=self._reload_keys)
+            if self.zap is not None and (self._reload_keys or now >= next_check):
+                force = self._reload_keys or now >= next_reload
+                self._load_allowed(force=force)
                 self._reload_keys = False
-                next_reload = now + _KEY_RELOAD_INTERVAL
+                next_check = now + _KEY_CHECK_INTERVAL
+                if force:
+                    next_reload = now + _KEY_RELOAD_INTERVAL
         self.close()
 
     def _clock(self) -> float:
@@ -530,10 +832,23 @@ class Proxy:
         return now
 
     def close(self) -> None:
-        for sock in (self.router, self.zap):
+        if self.monitor is not None:
+            self.router.disable_monitor()
+        for sock in (self.monitor, self.router, self.zap):
             if sock is not None:
                 sock.close(linger=0)
         self.ctx.term()
+
+
+def _log_due(last: dict, what) -> bool:
+    """Rate limit of a log line about what: True at most once per _LOG_EVERY s."""
+    now = time.monotonic()
+    if now - last.get(what, -1e9) <= _LOG_EVERY:
+        return False
+    if len(last) > 10000:
+        last.clear()
+    last[what] = now
+    return True
 
 
 def _rss_bytes() -> int:

@@ -246,6 +246,25 @@ class HoldStore:
                 out.append(held)
         return out
 
+    def drop_senders(self, senders: set[bytes]) -> list[tuple[Target, Held]]:
+        """Remove what these senders sent; return it."""
+        out = []
+        for key in list(self._queues):
+            queue = self._queues[key]
+            gone = [h for h in queue if h.sender in senders]
+            if not gone:
+                continue
+            for held in gone:
+                self.count -= 1
+                self.bytes -= held.size
+                out.append((key, held))
+            keep = collections.deque(h for h in queue if h.sender not in senders)
+            if keep:
+                self._queues[key] = keep
+            else:
+                del self._queues[key]
+        return out
+
     def expire(self, now: float) -> list[tuple[Target, Held]]:
         """Remove expired entries; return those that reached nobody."""
         out = []
@@ -263,6 +282,63 @@ class HoldStore:
             else:
                 del self._queues[key]
         return out
+
+
+class AnswerBook:
+    """Who may answer what: (listener, message id) -> (sender, expiry).
+
+    The proxy writes an entry for each DELIVER it hands out (CURVE only) and
+    lets an ACK or REPLY through only from that listener, about that message,
+    to that sender, until the entry expires or the final answer passed.
+    Bounded: past max_entries the oldest entries go first (their late answers
+    are refused; the sender then sends the message again, which writes a new
+    entry, and the listener answers that copy).
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[bytes, str], tuple[bytes, float]] = {}
+        self._order: collections.deque[tuple[float, tuple[bytes, str]]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def delivered(self, listener: bytes, msg_id: str, sender: bytes, expiry: float) -> None:
+        key = (listener, msg_id)
+        self._entries[key] = (sender, expiry)
+        self._order.append((expiry, key))
+        while len(self._entries) > self.max_entries:
+            _when, old = self._order.popleft()
+            self._entries.pop(old, None)
+
+    def may_answer(self, listener: bytes, msg_id: str, dest: bytes, now: float) -> bool:
+        entry = self._entries.get((listener, msg_id))
+        return entry is not None and entry[0] == dest and entry[1] > now
+
+    def extend(self, listener: bytes, msg_id: str, expiry: float) -> None:
+        """A listener still working on it (waiting ack, call heartbeat): keep the entry."""
+        key = (listener, msg_id)
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] < expiry:
+            self._entries[key] = (entry[0], expiry)
+
+    def answered(self, listener: bytes, msg_id: str) -> None:
+        self._entries.pop((listener, msg_id), None)
+
+    def expire(self, now: float) -> None:
+        order, entries = self._order, self._entries
+        while order and order[0][0] <= now:
+            _when, key = order.popleft()
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            if entry[1] > now:
+                order.append((entry[1], key))  # extended since
+            else:
+                del entries[key]
+        if len(order) > 4 * max(len(entries), 1024):
+            # entries answered early leave their marks in the queue: rebuild it
+            self._order = collections.deque(sorted((e[1], k) for k, e in entries.items()))
 
 
 def hold_keys_for(target: Target) -> list[Target]:
@@ -293,8 +369,12 @@ class Counters:
         "auth_denied",
         "auth_allowed",
         "stalls",
+        "identity_denied",
+        "reply_denied",
+        "revoked",
+        "acl_denied",
     )
-    PER_TARGET = ("routed", "held", "dropped")
+    PER_TARGET = ("routed", "held", "dropped", "acl_denied")
     # the label of every target beyond max_targets
     OVERFLOW = "_other"
 

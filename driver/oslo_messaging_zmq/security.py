@@ -12,6 +12,13 @@ by ``zmq.auth.load_certificate``::
 
 A file holding one bare 40-character Z85 key per line is accepted wherever a
 public key is read (handy for an allowed-clients list).
+
+A public key file in the proxy's allowed_clients directory may carry the
+client's permissions in its ``metadata`` section (see acl.py)::
+
+    metadata
+        listen = "nova:compute/cmp1"
+        send = "nova:conductor nova:scheduler"
 """
 
 from __future__ import annotations
@@ -20,16 +27,32 @@ import argparse
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 
 import zmq
 from zmq.utils import z85
+
+from oslo_messaging_zmq import acl
 
 _KEY_RE = re.compile(r'^\s*(public|secret)-key\s*=\s*"?([^"\s]{40})"?\s*$')
 _BARE_RE = re.compile(r"^\s*([0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40})\s*$")
 
 
+_META_RE = re.compile(r'^\s+([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([^"\s]*))\s*$')
+
+
 class KeyFileError(Exception):
     """A key file is missing, unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class AllowedKey:
+    """One client key the proxy admits: where it comes from and its metadata."""
+
+    name: str  # the key file's name, or "<list file>:<key prefix>"
+    metadata: dict[str, str] = field(default_factory=dict)
+    # what the key may listen on and send to; None: everything (no metadata)
+    permissions: acl.Permissions | None = None
 
 
 def _valid_z85(key: str) -> bool:
@@ -58,6 +81,67 @@ def read_key_file(path: str) -> dict[str, bytes]:
     if not keys:
         raise KeyFileError("no CURVE key found in %s" % path)
     return keys
+
+
+def read_metadata(path: str, text: str) -> dict[str, str]:
+    """The ``metadata`` section of a certificate: {name: value}; KeyFileError when malformed."""
+    out: dict[str, str] = {}
+    inside = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            inside = line.strip() == "metadata"
+            continue
+        if not inside:
+            continue
+        match = _META_RE.match(line)
+        if match is None:
+            raise KeyFileError("%s line %d: malformed metadata entry %r" % (path, number, line))
+        out[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
+    return out
+
+
+def read_allowed_clients(path: str) -> tuple[dict[str, AllowedKey], list[str]]:
+    """The admitted client keys of a directory of *.key files or of one list file.
+
+    Returns ({Z85 public key: AllowedKey}, errors): a malformed file is named in
+    errors and skipped; every other file is still read.  KeyFileError when path
+    itself cannot be read.
+    """
+    keys: dict[str, AllowedKey] = {}
+    errors: list[str] = []
+    if not os.path.isdir(path):
+        for key in sorted(read_public_keys(path)):
+            keys[key.decode()] = AllowedKey("%s:%s" % (os.path.basename(path), key.decode()[:8]))
+        return keys, errors
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        raise KeyFileError("cannot read %s: %s" % (path, exc)) from None
+    for name in names:
+        if not name.endswith(".key"):
+            continue
+        full = os.path.join(path, name)
+        try:
+            public = read_key_file(full).get("public")
+            if public is None:
+                raise KeyFileError("no public key in %s" % full)
+            with open(full, encoding="ascii") as handle:
+                metadata = read_metadata(full, handle.read())
+            permissions = acl.from_metadata(metadata)
+        except ValueError as exc:
+            errors.append("%s: %s" % (full, exc))
+            continue
+        except (KeyFileError, OSError, UnicodeDecodeError) as exc:
+            errors.append(str(exc))
+            continue
+        other = keys.get(public.decode())
+        if other is not None:
+            errors.append("%s holds the same key as %s: ignored" % (full, other.name))
+            continue
+        keys[public.decode()] = AllowedKey(name, metadata, permissions)
+    return keys, errors
 
 
 def read_public_keys(path: str) -> set[bytes]:

@@ -42,7 +42,9 @@ hb         1         REPLY is a call-monitor heartbeat, not the result      P
 status     str       STATUS: "routed" (multi-copy), "held", "dropped",      T
                      "busy" (the listener's queue is full: retry later);
                      "routed" only for a fanout nobody listens to
-why        str       reason of a dropped status                             T
+why        str       reason of a dropped status; with an empty id it is     T
+                     about the peer, not a message: "key revoked",
+                     "not permitted: listen on <target>"
 ids        [str]     a batched "waiting" ACK: every id it is about          A
 targets    [[4str]]  REGISTER: (kind, exchange, topic, server-or-pool)      R
 =========  ========  =====================================================  ==================
@@ -118,6 +120,10 @@ HELD = "held"
 DROPPED = "dropped"
 BUSY = "busy"
 NO_LISTENER = "no listener"
+# why a CURVE peer is refused (STATUS dropped); a STATUS without a message id
+# answers a HELLO/REGISTER: the peer's key itself is refused
+KEY_REVOKED = "key revoked"
+NOT_PERMITTED = "not permitted"
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NAME_LEN = 512

@@ -34,8 +34,8 @@ def main() -> int:
         if deferred and time.monotonic() - thawed_at[0] >= late:
             frames_list = list(deferred)
             deferred.clear()
-            for frames in frames_list:
-                handle(self, frames)
+            for frames, args in frames_list:
+                handle(self, frames, *args)
 
     def freezing_maintenance(self):
         if os.path.exists(trigger):
@@ -45,13 +45,14 @@ def main() -> int:
         flush_deferred(self)
         maintenance(self)
 
-    def late_handle(self, frames):
+    def late_handle(self, frames, *args):
+        # args (CURVE): the connection's key and the routing id's frame
         if thawed_at[0] is not None and time.monotonic() - thawed_at[0] < late:
             if len(frames) > 1 and wire.decode(frames[1:])[0] == wire.REGISTER:
-                deferred.append(frames)
+                deferred.append((frames, args[:1]))  # the frame is gone by then
                 return
         flush_deferred(self)
-        handle(self, frames)
+        handle(self, frames, *args)
 
     proxy.Proxy.maintenance = freezing_maintenance
     proxy.Proxy.handle = late_handle

@@ -4,12 +4,13 @@ A real ROUTER cannot be made to answer "queue full" or "peer gone" on demand,
 so _try_send is replaced by a recorder that returns what each test asks for.
 """
 
+import os
 import time
 
 import pytest
 from oslo_config import cfg
 
-from oslo_messaging_zmq import options, proxy, wire
+from oslo_messaging_zmq import acl, options, proxy, security, wire
 from oslo_messaging_zmq.proxy import Proxy
 
 
@@ -210,3 +211,100 @@ def test_old_protocol_peer_is_named_in_the_log(prx, caplog):
     prx.handle(frames)
     assert prx.counters.total["malformed"] == 1
     assert "speaks zmq protocol version 1, this proxy version 2" in caplog.text
+
+
+def _hello(prx, ident, user):
+    prx.handle([ident, *wire.encode(wire.HELLO, {})], user)
+
+
+def _allow(prx, *users):
+    prx._allowed = {user: security.AllowedKey(user + ".key") for user in users}
+
+
+def test_routing_id_stays_with_the_key_that_first_used_it(prx):
+    _allow(prx, "key-a", "key-b")
+    _hello(prx, b"peer", "key-a")
+    assert prx.to(b"peer", wire.PONG)
+    _hello(prx, b"peer", "key-b")  # another key presenting the same id
+    assert len(prx.to(b"peer", wire.PONG)) == 1
+    assert prx.counters.total["identity_denied"] == 1
+    prx._detach(b"peer", time.monotonic())  # its connection closed
+    _hello(prx, b"peer", "key-b")
+    assert prx.counters.total["identity_denied"] == 2
+    _hello(prx, b"peer", "key-a")  # the owner is back
+    assert len(prx.to(b"peer", wire.PONG)) == 2
+
+
+def test_binding_forgotten_with_the_peer(prx):
+    _allow(prx, "key-a", "key-b")
+    _hello(prx, b"peer", "key-a")
+    prx.clients.clear()
+    prx._forget_bindings()
+    _hello(prx, b"peer", "key-b")
+    assert prx.counters.total["identity_denied"] == 0
+
+
+def test_key_replaced_by_rename_is_seen_and_revoked(prx, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    first, _ = security.write_key_pair(str(tmp_path), "first")
+    second, _ = security.write_key_pair(str(tmp_path), "second")
+    os.replace(first, allowed / "host-nova.key")
+    prx.opts = _Opts(prx.opts, allowed_clients=str(allowed))
+    prx._load_allowed(force=True)
+    old_key = next(iter(prx._allowed))
+    _register(prx, b"lst", (wire.RPC, "ex", "t", "s"))
+    prx.handle([b"lst", *wire.encode(wire.HELLO, {})], old_key)
+    assert prx._owner[b"lst"] == old_key
+    os.replace(second, allowed / "host-nova.key")  # as Ansible writes a file
+    prx._load_allowed()
+    assert old_key not in prx._allowed and len(prx._allowed) == 1
+    assert b"lst" not in prx.table.peers
+    prx.handle([b"lst", *wire.encode(wire.SEND, _header("m2"), b"{}")], old_key)
+    assert prx.to(b"lst", wire.STATUS)[-1][wire.F_WHY] == wire.KEY_REVOKED
+    assert prx.counters.total["revoked"] == 1
+
+
+class _Opts:
+    def __init__(self, base, **values):
+        self._base, self._values = base, values
+
+    def __getattr__(self, name):
+        return self._values[name] if name in self._values else getattr(self._base, name)
+
+
+def _header(msg_id):
+    return {wire.F_ID: msg_id, wire.F_KIND: wire.RPC, wire.F_EXCHANGE: "ex", wire.F_TOPIC: "t"}
+
+
+def test_register_keeps_the_permitted_targets_and_counts_the_others(prx):
+    perms = acl.from_metadata({"listen": "ex:compute/cmp1", "send": "ex:conductor"})
+    prx._allowed = {"cmp1": security.AllowedKey("cmp1.key", {}, perms)}
+    targets = [(wire.RPC, "ex", "conductor", "cmp1"), (wire.RPC, "ex", "compute", "cmp1")]
+    prx.handle([b"cmp", *wire.encode(wire.REGISTER, {wire.F_TARGETS: targets})], "cmp1")
+    assert prx.table.peers[b"cmp"].targets == {(wire.RPC, "ex", "compute", "cmp1")}
+    assert prx.counters.targets["rpc/ex/conductor"]["acl_denied"] == 1
+    prx.handle([b"cmp", *wire.encode(wire.SEND, _header("m1"), b"{}")], "cmp1")
+    assert prx.to(b"cmp", wire.STATUS)[-1][wire.F_WHY] == wire.NOT_PERMITTED
+    header = dict(_header("m2"), **{wire.F_TOPIC: "conductor", wire.F_MANDATORY: 1})
+    prx.handle([b"cmp", *wire.encode(wire.SEND, header, b"{}")], "cmp1")
+    assert prx.to(b"cmp", wire.STATUS)[-1][wire.F_WHY] == wire.NO_LISTENER
+
+
+def test_no_allowed_clients_configured_admits_nobody(prx):
+    prx.opts = _Opts(prx.opts, allowed_clients="")
+    prx._load_allowed(force=True)
+    assert prx._allowed == {}
+    prx.handle([b"peer", *wire.encode(wire.HELLO, {})], "some-key")
+    assert prx.counters.total["revoked"] == 1 and not prx.to(b"peer", wire.PONG)
+
+
+def test_a_refused_target_is_told_to_the_listener_once(prx):
+    perms = acl.from_metadata({"listen": "ex:compute/cmp1"})
+    prx._allowed = {"cmp1": security.AllowedKey("cmp1.key", {}, perms)}
+    targets = [(wire.RPC, "ex", "conductor", "cmp1")]
+    for _ in range(3):
+        prx.handle([b"cmp", *wire.encode(wire.REGISTER, {wire.F_TARGETS: targets})], "cmp1")
+    told = [h for h in prx.to(b"cmp", wire.STATUS) if not h[wire.F_ID]]
+    assert [h[wire.F_WHY] for h in told] == ["not permitted: listen on ex:conductor/cmp1"]
+    assert prx.counters.total["acl_denied"] == 3

@@ -1,6 +1,7 @@
 from oslo_messaging_zmq import wire
 from oslo_messaging_zmq.routing import (
     ANY_POOL,
+    AnswerBook,
     Counters,
     Held,
     HoldStore,
@@ -125,3 +126,37 @@ def test_counters_are_bounded():
     assert set(counters.targets) == {"rpc/ex/t0", "rpc/ex/t1", "_other"}
     assert counters.targets["_other"]["routed"] == 3
     assert counters.total["routed"] == 5
+
+
+def test_drop_senders_removes_only_theirs():
+    store = HoldStore(10, 10000)
+    key = (wire.RPC, "ex", "t", "")
+    store.hold(key, Held(5.0, b"gone", {"id": "1"}, b"x", 100))
+    store.hold(key, Held(5.0, b"kept", {"id": "2"}, b"x", 100))
+    store.hold((wire.RPC, "ex", "u", ""), Held(5.0, b"gone", {"id": "3"}, b"x", 100))
+    dropped = store.drop_senders({b"gone"})
+    assert sorted(h.header["id"] for _k, h in dropped) == ["1", "3"]
+    assert store.count == 1 and store.bytes == 100
+    assert [h.header["id"] for h in store.take(key)] == ["2"]
+
+
+def test_answer_book_lets_only_the_delivering_listener_answer_its_sender():
+    book = AnswerBook(3)
+    book.delivered(b"lst", "m1", b"cli", 10.0)
+    assert book.may_answer(b"lst", "m1", b"cli", 5.0)
+    assert not book.may_answer(b"other", "m1", b"cli", 5.0)  # another listener
+    assert not book.may_answer(b"lst", "m1", b"victim", 5.0)  # another destination
+    assert not book.may_answer(b"lst", "m2", b"cli", 5.0)  # another message
+    assert not book.may_answer(b"lst", "m1", b"cli", 10.0)  # expired
+    book.extend(b"lst", "m1", 20.0)
+    book.expire(15.0)
+    assert book.may_answer(b"lst", "m1", b"cli", 15.0)
+    book.answered(b"lst", "m1")
+    assert not book.may_answer(b"lst", "m1", b"cli", 15.0)
+    for i in range(5):  # bounded: the oldest go first
+        book.delivered(b"lst", "n%d" % i, b"cli", 100.0)
+    assert len(book) == 3
+    assert not book.may_answer(b"lst", "n0", b"cli", 50.0)
+    assert book.may_answer(b"lst", "n4", b"cli", 50.0)
+    book.expire(200.0)
+    assert len(book) == 0
