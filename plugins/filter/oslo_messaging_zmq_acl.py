@@ -20,9 +20,13 @@ Topics, from the services' own code:
   ``.<host>``), versioned-object pushes ``neutron-vo-<Resource>-<version>``, ``dhcp_agent``,
   ``l3_agent``, ``metering_agent``, all with ``server=CONF.host``; the server consumes many
   plugin topics (``q-plugin``, ``q-reports-plugin``, ``q-l3-plugin``, …): its whole exchange.
-* cinder: volume/rpcapi.py ``TOPIC = "cinder-volume"`` with ``server=<host>@<backend>``
-  (or the cluster name), ``cinder-scheduler`` and ``cinder-backup`` with ``server=host``;
-  cinder's control exchange is oslo.messaging's default, ``openstack``.
+* cinder: volume/rpcapi.py ``TOPIC = "cinder-volume"`` with ``server=<host>@<backend>``;
+  cinder-volume also serves the per-backend topic ``cinder-volume.<host>@<backend>`` with
+  ``server=<host>`` (cinder/service.py, the one the volume rpcapi casts to: a run of the
+  debian13 scenario refused exactly it); ``cinder-scheduler`` and ``cinder-backup`` with
+  ``server=host``; cinder's control exchange is oslo.messaging's default, ``openstack``. A
+  cinder cluster's topics (``cinder-volume.<cluster>@<backend>``) are not in the table: exempt
+  such an entry (oslo_messaging_zmq_acl_exempt).
 """
 
 from __future__ import annotations
@@ -62,7 +66,11 @@ UNIT_LISTEN: dict[str, tuple[str, ...]] = {
     "neutron-rpc-server": ("{ex}:*",),
     "neutron-periodic-workers": ("{ex}:*",),
     # cinder
-    "cinder-volume": ("{ex}:cinder-volume/{h}@*", "{ex}:cinder-volume/{h}"),
+    "cinder-volume": (
+        "{ex}:cinder-volume/{h}@*",
+        "{ex}:cinder-volume/{h}",
+        "{ex}:cinder-volume.{h}@*/{h}",
+    ),
     "cinder-scheduler": ("{ex}:cinder-scheduler",),
     "cinder-backup": ("{ex}:cinder-backup/{h}",),
 }

@@ -81,6 +81,10 @@ def test_neutron_agent_and_server():
 def test_cinder_volume_with_its_backends_in_the_default_exchange():
     p = perms(entry("cinder", ["cinder-volume.service", "cinder-backup.service"], "openstack"))
     assert p.may_listen((R, "openstack", "cinder-volume", "cmp1@lvm"))
+    # the per-backend topic cinder's volume rpcapi casts to, served with server=<host>
+    assert p.may_listen((R, "openstack", "cinder-volume.cmp1@lvm", "cmp1"))
+    assert not p.may_listen((R, "openstack", "cinder-volume.cmp2@lvm", "cmp2"))
+    assert not p.may_listen((R, "openstack", "cinder-volume.cmp2@lvm", "cmp1"))
     assert p.may_listen((R, "openstack", "cinder-backup", "cmp1"))
     assert not p.may_listen((R, "openstack", "cinder-volume", "cmp2@lvm"))
     assert not p.may_listen((R, "openstack", "cinder-scheduler", "cmp1"))
