@@ -130,10 +130,10 @@ def read_allowed_clients(path: str) -> tuple[dict[str, AllowedKey], list[str]]:
             with open(full, encoding="ascii") as handle:
                 metadata = read_metadata(full, handle.read())
             permissions = acl.from_metadata(metadata)
-        except ValueError as exc:
+        except ValueError as exc:  # a malformed permission pattern, or not ASCII text
             errors.append("%s: %s" % (full, exc))
             continue
-        except (KeyFileError, OSError, UnicodeDecodeError) as exc:
+        except (KeyFileError, OSError) as exc:
             errors.append(str(exc))
             continue
         other = keys.get(public.decode())
