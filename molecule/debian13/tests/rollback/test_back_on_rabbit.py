@@ -91,3 +91,10 @@ def test_smoke_all_ok_with_nothing_through_the_proxies(report):
     assert sum(routed(step) for step in steps.values()) == 0, {
         n: s["targets"] for n, s in steps.items() if s["targets"]
     }
+
+
+@pytest.mark.parametrize("name", PROXIES)
+def test_the_services_gave_their_keys_back(name):
+    """Back on RabbitMQ, no service key is left for the proxies to accept."""
+    listing = host(name).check_output("ls /etc/zmq-proxy/allowed_clients")
+    assert listing.split() == [], f"{name} still accepts {listing.split()}"
