@@ -79,6 +79,10 @@ UNIT_LISTEN: dict[str, tuple[str, ...]] = {
 # engine id as server; a test service's notification listener…).
 WHOLE_EXCHANGE = ("{ex}:*", "notify:{ex}:*")
 
+# Units that consume other services' notifications, from every exchange (whatever the entry's
+# rpc says). Other consumers: list their entry in oslo_messaging_zmq_acl_exempt.
+NOTIFY_CONSUMERS = {"ceilometer-agent-notification": ("notify:*:*",)}
+
 # Units that run no RPC server (they only call or notify): they add nothing to listen.
 QUIET_UNITS = frozenset(
     {
@@ -147,6 +151,10 @@ def oslo_messaging_zmq_acl(entry: Mapping, host_names, enforce: bool = True) -> 
                     text = pattern.format(ex=exchange, h=host)
                     if text not in listen:
                         listen.append(text)
+    for unit in units:
+        for text in NOTIFY_CONSUMERS.get(unit, ()):
+            if text not in listen:
+                listen.append(text)
     send = []
     if entry.get("rpc"):
         send += [f"{exchange}:*", f"fanout:{exchange}:*"]

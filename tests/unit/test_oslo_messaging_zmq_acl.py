@@ -111,6 +111,14 @@ def test_notification_only_services_listen_nowhere():
     assert not p.may_send(R, "openstack", "x", "", False)
 
 
+def test_ceilometer_consumes_every_services_notifications_and_nothing_else():
+    svc = entry("ceilometer", ["ceilometer-agent-notification.service"], "ceilometer", rpc=False)
+    p = perms(svc, ["c"])
+    assert p.may_listen((N, "keystone", "notifications.info", ""))
+    assert p.may_listen((N, "nova", "notifications.error", ""))
+    assert not p.may_listen((R, "nova", "conductor", ""))
+
+
 def test_enforcement_off_and_bad_input():
     assert f.oslo_messaging_zmq_acl(entry("nova", ["nova-compute"]), HOSTS, False) == {}
     with pytest.raises(AnsibleFilterError, match="service entry"):
