@@ -151,6 +151,7 @@ class Transport:
         self.st = st
         self.log = log
         worker_args = worker_args + st.worker_extra
+        self.worker_args = worker_args
         self.server = Worker(
             "om_server.py", worker_args, st.log_dir / f"{name}-server.log", f"{name} server"
         )
@@ -186,3 +187,60 @@ class Transport:
             self.client = None
         self.server.close()
         self.log(f"[{self.name}] workers stopped in {time.monotonic() - t0:.1f}s")
+
+
+def first_message(transport: Transport, samples: int, log: Log) -> list[dict[str, Any]]:
+    """first_message.py against this transport's server: rows first-call, first-cast."""
+    import json
+    import subprocess
+    import sys
+
+    log(f"[{transport.name}] first message on {samples} new transports ...")
+    here = Path(__file__).resolve().parent
+    with open(transport.st.log_dir / f"{transport.name}-first.log", "ab") as err:
+        out = subprocess.run(
+            [sys.executable, str(here / "first_message.py"), *transport.worker_args]
+            + ["--samples", str(samples)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=str(here),
+            timeout=60 + 40 * samples,
+            check=True,
+        )
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    srv = _wait_delivered(transport.server, "first-cast", samples, transport.st.drain)
+    import latency
+
+    call = latency.summarize([ms / 1000 for ms in res["call_ms"]])
+    rows = []
+    for name, lat, got in (
+        ("first-call", call, len(res["call_ms"])),
+        ("first-cast", srv, srv["received"]),
+    ):
+        rows.append(
+            {
+                "transport": transport.name,
+                "workload": name,
+                "threads": 1,
+                "sent": samples,
+                "delivered": got,
+                "lost": samples - got,
+                "dups": srv["dups"] if name == "first-cast" else 0,
+                "errors": 0,
+                "timeouts": 0,
+                "first_error": "",
+                "msgs_per_s": 0.0,
+                "p50_ms": lat["p50_ms"],
+                "p99_ms": lat["p99_ms"],
+                "max_ms": lat.get("max_ms"),
+                "latency": "new transport -> "
+                + ("answer" if name == "first-call" else "at the server"),
+                "seconds": 0.0,
+            }
+        )
+        log(
+            f"[{transport.name}] {name}: p50 {lat['p50_ms']:.1f} ms, "
+            f"max {lat.get('max_ms', 0):.1f} ms, {got}/{samples}"
+        )
+    return rows

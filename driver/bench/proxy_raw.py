@@ -103,11 +103,16 @@ def run_client(endpoint: str, config: str, window: int, duration: float, size: s
 
     t0 = time.monotonic()
     end = t0 + duration
+    hello = wire.encode(wire.HELLO, {})
+    next_hello = t0 + 1.0
     for _ in range(window):
         send_one()
     while pending:
         if not sock.poll(2000):
             break  # what is still pending is lost
+        if time.monotonic() >= next_hello:  # liveness ping, as the driver's clients send
+            sock.send_multipart(hello)
+            next_hello += 1.0
         mtype, header, _ = wire.decode(sock.recv_multipart())
         if mtype != wire.REPLY:
             continue  # PONG, STATUS

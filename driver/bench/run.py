@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run the oslo.messaging workers monkey-patched with the eventlet executor",
     )
+    p.add_argument(
+        "--first",
+        type=int,
+        default=10,
+        help="new transports timed to their first call and cast (10; 0: skip)",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = p.parse_args(argv)
@@ -150,6 +156,13 @@ def run_om(
                 order = up if rnd % 2 == 0 else list(reversed(up))
                 for transport in order:
                     rows.append(transport.run(wl, rnd))
+        if args.first:
+            for transport in up:
+                try:
+                    rows += om_bench.first_message(transport, args.first, log)
+                except Exception as exc:  # noqa: BLE001 - reported, the rest goes on
+                    notes.append(f"{transport.name} first message not measured: {exc}"[:600])
+                    log(notes[-1])
         for name, proxy in proxies.items():
             proxy_stats[name] = _proxy_counters(proxy)
             log(f"[{name}] proxy counters: {proxy_stats[name]}")

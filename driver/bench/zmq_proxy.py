@@ -100,6 +100,11 @@ class ZmqProxy:
             self.stop()
             raise RuntimeError(f"{self.name} proxy did not start; see {self.log_path}")
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     def metrics(self) -> dict[str, Any] | str:
         """The proxy's counters from its JSON endpoint /stats (best effort)."""
         url = f"http://{LOOPBACK}:{self.health_port}/stats"

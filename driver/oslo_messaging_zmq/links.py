@@ -37,6 +37,9 @@ _MONITOR_EVENTS = (
 _REFUSAL_RETRY_MIN = 0.5
 _REFUSAL_RETRY_MAX = 10.0
 
+# first re-ping after a handshake, doubling while the proxy does not answer
+_FIRST_PING_RETRY = 0.002
+
 _CONNECTION_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT})
 
 
@@ -304,10 +307,23 @@ class ProxyLinks:
             self._live.clear()
         self.io.call_later(self._settings.heartbeat_interval, self._heartbeat)
 
-    def ping_now(self, idx: int) -> None:
+    def ping_now(self, idx: int) -> bool:
         frames = self._ping()
-        if frames is not None:
-            self.send(idx, frames)
+        return frames is not None and self.send(idx, frames)
+
+    def _ping_until_answered(self, idx: int, delay: float) -> None:
+        """Ping a proxy whose handshake just succeeded until it answers.
+
+        libzmq reports the handshake before the connection takes messages
+        (with the NULL mechanism always: IMMEDIATE refuses the first ping), so
+        one ping is not enough; the next heartbeat would come up to
+        heartbeat_interval later, and every first message waits for it.
+        """
+        if self._closed or self._socks[idx] is None or self.is_live(idx):
+            return
+        self.ping_now(idx)
+        if delay < self._settings.heartbeat_interval / 2:
+            self.io.call_later(delay, lambda: self._ping_until_answered(idx, delay * 2))
 
     def _on_frames(self, idx: int, frames: list[bytes]) -> None:
         try:
@@ -359,7 +375,7 @@ class ProxyLinks:
         kind, value = event["event"], event["value"]
         if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self._refusal_delay[idx] = _REFUSAL_RETRY_MIN
-            self.ping_now(idx)
+            self._ping_until_answered(idx, _FIRST_PING_RETRY)
         elif kind == zmq.EVENT_DISCONNECTED:
             if self.last_pong[idx]:
                 LOG.info("lost connection to zmq proxy %s", self.endpoints[idx])

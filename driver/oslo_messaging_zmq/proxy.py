@@ -49,6 +49,8 @@ _MAX_CLIENTS = 100000
 _MAX_ANSWERS = 200000  # deliveries whose answer the proxy awaits (CURVE)
 _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 _PONG = wire.encode(wire.PONG, {})
 
 
@@ -56,6 +58,7 @@ class Proxy:
     def __init__(self, opts) -> None:
         self.opts = opts
         self.counters = Counters(opts.max_tracked_targets)
+        self._totals = self.counters.total  # the per-message counters, without a call
         self.table = RoutingTable()
         self.holds = HoldStore(opts.hold_max_messages, opts.hold_max_bytes)
         self.clients: dict[bytes, float] = {}
@@ -257,7 +260,13 @@ class Proxy:
     def _receive(self) -> bool:
         """Read and handle one message from the ROUTER; False when none is waiting."""
         router = self.router
+        # asking is cheaper than the exception a read of an empty socket raises
+        if not router.getsockopt(_EVENTS) & _POLLIN:
+            return False
         try:
+            if self.zap is None:
+                self.handle(router.recv_multipart(_NOBLOCK))
+                return True
             first = router.recv(_NOBLOCK, copy=False)
         except zmq.Again:
             return False
@@ -265,18 +274,16 @@ class Proxy:
         if first.more:
             frames.extend(router.recv_multipart(_NOBLOCK))
         # the CURVE key libzmq authenticated this connection with (the ZAP user id)
-        if self.zap is None:
-            self.handle(frames)
-        else:
-            self.handle(frames, first.get("User-Id"), first)
+        self.handle(frames, first.get("User-Id"), first)
         return True
 
     def handle(self, frames: list[bytes], user: str | None = None, frame=None) -> None:
-        """One message from a peer; user is its connection's CURVE key (None: plain).
+        """One message from a peer: [routing id, message]; user is its connection's
+        CURVE key (None: plain).
 
         frame: the zmq.Frame of the routing id, which tells the connection."""
-        self.counters.inc("received")
-        if len(frames) < 4 or not frames[0] or len(frames[0]) > 255:
+        self._totals["received"] += 1
+        if len(frames) < 2 or not frames[0] or len(frames[0]) > 255:
             self.counters.inc("malformed")
             return
         ident = bytes(frames[0])
@@ -288,7 +295,7 @@ class Proxy:
             self._dispatch(ident, mtype, header, body)
         except wire.WireError:
             self.counters.inc("malformed")
-            self._check_version(ident, bytes(frames[1]))
+            self._check_version(ident, frames[1:])
 
     def _bind(self, ident: bytes, user: str, frame=None, frames=()) -> bool:
         """Bind a routing id to the key that first uses it; refuse it to any other key.
@@ -406,20 +413,19 @@ class Proxy:
         entry = self._allowed.get(key)
         return entry.name if entry is not None else "%s… (not allowed)" % key[:8]
 
-    def _check_version(self, ident: bytes, magic: bytes) -> None:
+    def _check_version(self, ident: bytes, frames: list[bytes]) -> None:
         """Say so when a peer speaks another version of the protocol (a half-done upgrade)."""
-        if len(magic) != len(wire.MAGIC) or not magic.startswith(wire.MAGIC[:3]):
-            return
+        version = wire.version_of(frames)
         now = time.monotonic()
-        if magic == wire.MAGIC or now - self._version_logged < 60:
+        if version in (None, wire.VERSION) or now - self._version_logged < 60:
             return
         self._version_logged = now
         LOG.error(
             "peer %s speaks zmq protocol version %d, this proxy version %d: upgrade the driver "
             "of every service together with the proxies; its messages are dropped",
             ident.hex()[:12],
-            magic[3],
-            wire.MAGIC[3],
+            version,
+            wire.VERSION,
         )
 
     def _dispatch(self, ident: bytes, mtype: bytes, header: dict, body: bytes | None) -> None:
@@ -444,6 +450,11 @@ class Proxy:
             if self.table.unregister(ident, now) is not None:
                 LOG.info("listener %s unregistered", ident.hex()[:12])
         elif mtype == wire.SEND:
+            # a sender is alive: its binding must outlive its pings (the answers
+            # to its calls are only let through to a peer the proxy knows)
+            clients = self.clients
+            if ident in clients or len(clients) < _MAX_CLIENTS:
+                clients[ident] = now
             self._route(ident, header, body, now)
         elif mtype in (wire.ACK, wire.REPLY):
             self._relay(ident, mtype, header, body, now)

@@ -1,14 +1,20 @@
 """Wire format shared by the driver and the proxy.
 
-Every message a peer (DEALER) exchanges with a proxy (ROUTER) is a multipart
-message of three or four frames::
+Every message a peer (DEALER) exchanges with a proxy (ROUTER) is one frame::
 
-    [MAGIC, TYPE, HEADER, BODY?]
+    MAGIC TYPE HLEN HEADER BODY?
 
-MAGIC is b"OMZ\\x02" (protocol version 2), TYPE one byte, HEADER a msgpack map
-whose keys are the field names below, BODY the opaque payload (JSON of context
-and message) that the proxy never decodes nor logs.  On the ROUTER side libzmq
-prepends the routing id of the peer.  Routing ids travel in headers as hex.
+MAGIC is b"OMZ\\x03" (protocol version 3), TYPE one byte, HLEN the length of
+HEADER (2 bytes, big endian), HEADER a msgpack map whose keys are the field
+names below, BODY (the rest of the frame, possibly empty) the opaque payload
+(JSON of context and message) that the proxy never decodes nor logs.  On the
+ROUTER side libzmq prepends the routing id of the peer.  Routing ids travel
+in headers as hex.
+
+One frame, not one per part (version 2 had [MAGIC, TYPE, HEADER, BODY]):
+libzmq encrypts, queues and signals each frame on its own, and a frame costs
+every hop as much as a 2 KB copy; one frame per message cut the CPU of a
+CURVE round trip through the proxy (driver/bench/results/proxy-profile-*).
 
 Header fields, one meaning each (``F_*`` constants):
 
@@ -64,7 +70,9 @@ from typing import Any
 
 import msgpack
 
-MAGIC = b"OMZ\x02"
+VERSION = 3
+MAGIC = b"OMZ" + bytes([VERSION])
+_PREFIX_LEN = len(MAGIC) + 1 + 2
 
 # peer -> proxy
 HELLO = b"H"  # client liveness ping (proxy answers PONG)
@@ -125,7 +133,7 @@ NO_LISTENER = "no listener"
 KEY_REVOKED = "key revoked"
 NOT_PERMITTED = "not permitted"
 
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 64 * 1024 - 1  # HLEN is two bytes
 MAX_NAME_LEN = 512
 MAX_TARGETS = 1024
 MAX_SEQ = 2**62
@@ -141,40 +149,66 @@ class WireError(ValueError):
 
 
 def encode(mtype: bytes, header: dict[str, Any], body: bytes | None = None) -> list[bytes]:
-    frames = [MAGIC, mtype, msgpack.packb(header, use_bin_type=True)]
-    if body is not None:
-        frames.append(body)
-    return frames
+    """The frames of one message (one frame: a list, as sockets and the proxy send lists)."""
+    packed = _packb(header)
+    if len(packed) > MAX_HEADER_BYTES:
+        raise WireError("header too large")
+    prefix = MAGIC + mtype + len(packed).to_bytes(2, "big")
+    if body:
+        return [b"".join((prefix, packed, body))]
+    return [prefix + packed]
+
+
+def _packb(header: dict[str, Any]) -> bytes:
+    return msgpack.packb(header, use_bin_type=True)
 
 
 def decode(frames: list[bytes]) -> tuple[bytes, dict[str, Any], bytes | None]:
-    """Validate and split [MAGIC, TYPE, HEADER, BODY?]; raise WireError when malformed."""
-    if len(frames) not in (3, 4):
+    """Validate and split one message; raise WireError when malformed.
+
+    The body is None when the message has none (an empty BODY)."""
+    if len(frames) != 1:
         raise WireError("bad frame count %d" % len(frames))
-    magic, mtype, raw_header = frames[0], frames[1], frames[2]
-    if bytes(magic) != MAGIC:
+    frame = frames[0]
+    if len(frame) < _PREFIX_LEN or frame[:4] != MAGIC:
         raise WireError("bad magic")
-    mtype = bytes(mtype)
+    mtype = frame[4:5]
     if mtype not in TYPES:
         raise WireError("unknown type")
-    if len(raw_header) > MAX_HEADER_BYTES:
-        raise WireError("header too large")
+    end = _PREFIX_LEN + int.from_bytes(frame[5:7], "big")
+    if end > len(frame):
+        raise WireError("truncated header")
     try:
-        header = msgpack.unpackb(
-            bytes(raw_header),
-            raw=False,
-            strict_map_key=True,
-            max_str_len=MAX_HEADER_BYTES,
-            max_bin_len=MAX_HEADER_BYTES,
-            max_array_len=MAX_TARGETS * 8,
-            max_map_len=64,
-        )
+        header = _unpackb(frame[_PREFIX_LEN:end])
     except Exception as exc:  # msgpack raises many different types
         raise WireError("undecodable header: %s" % type(exc).__name__) from None
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise WireError("header is not a map")
-    body = bytes(frames[3]) if len(frames) == 4 else None
-    return mtype, header, body
+    return mtype, header, (frame[end:] or None)
+
+
+_UNPACKER_LIMITS = {
+    "raw": False,
+    "strict_map_key": True,
+    "max_str_len": MAX_HEADER_BYTES,
+    "max_bin_len": MAX_HEADER_BYTES,
+    "max_array_len": MAX_TARGETS * 8,
+    "max_map_len": 64,
+}
+
+
+def _unpackb(data: bytes) -> Any:
+    return msgpack.unpackb(data, **_UNPACKER_LIMITS)
+
+
+def version_of(frames: list[bytes]) -> int | None:
+    """The protocol version a message that did not decode claims (None: not this protocol)."""
+    if not frames:
+        return None
+    first = bytes(frames[0][:4])
+    if len(first) == 4 and first.startswith(MAGIC[:3]):
+        return first[3]
+    return None
 
 
 def get_str(header: dict[str, Any], key: str, required: bool = True) -> str | None:

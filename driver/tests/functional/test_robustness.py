@@ -22,19 +22,25 @@ TIME_BUDGET = 60.0  # seconds; the flood stops early if it takes longer
 RSS_GROWTH_LIMIT = 150 * 1024 * 1024
 
 
+def _framed(mtype: bytes, header: bytes, body: bytes = b"", hlen: int | None = None) -> bytes:
+    """One message of the wire format, its parts as given (HLEN may lie)."""
+    size = len(header) if hlen is None else hlen
+    return wire.MAGIC + mtype + size.to_bytes(2, "big") + header + body
+
+
 def _garbage(rng: random.Random) -> list[bytes]:
-    kind = rng.randrange(10)
+    kind = rng.randrange(11)
     rb = lambda n: os.urandom(n)  # noqa: E731
     types = [wire.HELLO, wire.REGISTER, wire.UNREGISTER, wire.SEND, wire.ACK, wire.REPLY]
     if kind == 0:  # random frames
         return [rb(rng.randrange(0, 64)) for _ in range(rng.randrange(1, 6))]
     if kind == 1:  # right magic, random type and header
-        return [wire.MAGIC, rb(1), rb(rng.randrange(0, 40))]
+        return [wire.MAGIC + rb(rng.randrange(0, 40))]
     if kind == 2:  # right magic and type, undecodable header
-        return [wire.MAGIC, rng.choice(types), rb(rng.randrange(1, 80)), rb(8)]
+        return [_framed(rng.choice(types), rb(rng.randrange(1, 80)), rb(8))]
     if kind == 3:  # header of the wrong msgpack type
         value = rng.choice([[1, 2], "x", 3, None, b"bin", {"id": [1]}])
-        return [wire.MAGIC, rng.choice(types), msgpack.packb(value)]
+        return [_framed(rng.choice(types), msgpack.packb(value))]
     if kind == 4:  # SEND with missing/wrong fields
         header = {"id": rng.choice([None, 1, "x" * 600, "ok"]), "k": rng.choice(["r", "z", 5])}
         return wire.encode(wire.SEND, header, rb(16))
@@ -47,12 +53,17 @@ def _garbage(rng: random.Random) -> list[bytes]:
     if kind == 7:  # well-formed SEND to random topics (held, bounded by the hold store)
         header = {"id": uuid.uuid4().hex, "k": "r", "ex": "fuzz", "t": uuid.uuid4().hex[:8]}
         return wire.encode(wire.SEND, header, rb(32))
-    if kind == 8:  # too many frames / deeply nested header
+    if kind == 8:  # extra frames / deeply nested header
         nested: list = []
         for _ in range(200):
             nested = [nested]
-        return [wire.MAGIC, wire.SEND, msgpack.packb({"id": nested}), b"", b"", b""]
-    return [wire.MAGIC, wire.HELLO, msgpack.packb({}), rb(rng.randrange(0, 5000))]
+        return [_framed(wire.SEND, msgpack.packb({"id": nested})), b"", b""]
+    if kind == 9:  # a header length past the end of the frame
+        header = msgpack.packb({})
+        return [_framed(rng.choice(types), header, hlen=rng.randrange(len(header) + 1, 65536))]
+    if kind == 10:  # protocol version 2: [MAGIC, TYPE, HEADER, BODY]
+        return [b"OMZ\x02", rng.choice(types), msgpack.packb({}), rb(8)]
+    return [_framed(wire.HELLO, msgpack.packb({}), rb(rng.randrange(0, 5000)))]
 
 
 def test_flood_of_malformed_frames(keys, tmp_path, transports):

@@ -7,6 +7,7 @@ so _try_send is replaced by a recorder that returns what each test asks for.
 import os
 import time
 
+import msgpack
 import pytest
 from oslo_config import cfg
 
@@ -207,10 +208,10 @@ def test_stall_before_maintenance_keeps_peers(prx):
 
 
 def test_old_protocol_peer_is_named_in_the_log(prx, caplog):
-    frames = [b"old", b"OMZ\x01", wire.HELLO, wire.encode(wire.HELLO, {})[2]]
+    frames = [b"old", b"OMZ\x02", wire.HELLO, msgpack.packb({})]
     prx.handle(frames)
     assert prx.counters.total["malformed"] == 1
-    assert "speaks zmq protocol version 1, this proxy version 2" in caplog.text
+    assert "speaks zmq protocol version 2, this proxy version 3" in caplog.text
 
 
 def _hello(prx, ident, user):
@@ -308,3 +309,27 @@ def test_a_refused_target_is_told_to_the_listener_once(prx):
     told = [h for h in prx.to(b"cmp", wire.STATUS) if not h[wire.F_ID]]
     assert [h[wire.F_WHY] for h in told] == ["not permitted: listen on ex:conductor/cmp1"]
     assert prx.counters.total["acl_denied"] == 3
+
+
+class _FakeZap:
+    """Marks the proxy as CURVE (answers are checked); nothing is read from it here."""
+
+    def close(self, linger=0):
+        pass
+
+
+def test_a_sender_that_only_sends_keeps_its_binding_and_gets_its_replies(prx):
+    # the driver pings every heartbeat; a peer that only sends is alive all the same
+    prx.zap = _FakeZap()
+    _allow(prx, "key-c", "key-e")
+    prx.handle(
+        [b"echo", *wire.encode(wire.REGISTER, {wire.F_TARGETS: [["r", "ex", "t", "e"]]})], "key-e"
+    )
+    header = {wire.F_ID: "m1", wire.F_KIND: wire.RPC, wire.F_EXCHANGE: "ex", wire.F_TOPIC: "t"}
+    prx.handle([b"caller", *wire.encode(wire.SEND, dict(header, call=1), b"{}")], "key-c")
+    assert prx.to(b"echo", wire.DELIVER)
+    prx.maintenance()  # forgets bindings of peers the proxy does not know
+    reply = {wire.F_ID: "m1", wire.F_TO: b"caller".hex()}
+    prx.handle([b"echo", *wire.encode(wire.REPLY, reply, b"{}")], "key-e")
+    assert len(prx.to(b"caller", wire.REPLY)) == 1
+    assert prx.counters.total["reply_denied"] == 0

@@ -4,12 +4,22 @@ import pytest
 from oslo_messaging_zmq import wire
 
 
+def _frame(mtype: bytes, header: bytes, body: bytes = b"", magic: bytes = wire.MAGIC) -> bytes:
+    return magic + mtype + len(header).to_bytes(2, "big") + header + body
+
+
 def test_round_trip():
     frames = wire.encode(wire.SEND, {"id": "abc", "k": "r"}, b"body")
-    assert frames[0] == wire.MAGIC
+    assert len(frames) == 1 and frames[0].startswith(wire.MAGIC + wire.SEND)
     mtype, header, body = wire.decode(frames)
     assert (mtype, header, body) == (wire.SEND, {"id": "abc", "k": "r"}, b"body")
     assert wire.decode(wire.encode(wire.HELLO, {}))[2] is None
+
+
+def test_a_body_that_looks_like_msgpack_stays_the_body():
+    inner = msgpack.packb({"id": "forged"})
+    mtype, header, body = wire.decode(wire.encode(wire.REPLY, {"id": "x"}, inner))
+    assert header == {"id": "x"} and body == inner
 
 
 @pytest.mark.parametrize(
@@ -17,17 +27,32 @@ def test_round_trip():
     [
         [],
         [b"x"],
-        [b"bad!", wire.SEND, msgpack.packb({})],
-        [wire.MAGIC, b"?", msgpack.packb({})],
-        [wire.MAGIC, wire.SEND, b"\xc1"],
-        [wire.MAGIC, wire.SEND, msgpack.packb([1, 2])],
-        [wire.MAGIC, wire.SEND, b"\x00" * (wire.MAX_HEADER_BYTES + 1)],
-        [wire.MAGIC, wire.SEND, msgpack.packb({}), b"", b""],
+        [b"OMZ\x03S"],
+        [_frame(wire.SEND, msgpack.packb({}), magic=b"bad!")],
+        [_frame(b"?", msgpack.packb({}))],
+        [_frame(wire.SEND, b"\xc1")],
+        [_frame(wire.SEND, msgpack.packb([1, 2]))],
+        [wire.MAGIC + wire.SEND + (200).to_bytes(2, "big") + msgpack.packb({})],
+        [_frame(wire.SEND, msgpack.packb({})), b"second frame"],
+        # version 2: [MAGIC, TYPE, HEADER, BODY]
+        [b"OMZ\x02", wire.SEND, msgpack.packb({}), b"body"],
     ],
 )
 def test_malformed_is_rejected(frames):
     with pytest.raises(wire.WireError):
         wire.decode(frames)
+
+
+def test_header_too_large_is_refused_when_encoding():
+    with pytest.raises(wire.WireError):
+        wire.encode(wire.SEND, {"id": "x" * wire.MAX_HEADER_BYTES})
+
+
+def test_version_of_an_undecodable_message():
+    assert wire.version_of([b"OMZ\x02", wire.SEND, b"", b""]) == 2
+    assert wire.version_of(wire.encode(wire.HELLO, {})) == wire.VERSION
+    assert wire.version_of([b"GET / HTTP/1.1"]) is None
+    assert wire.version_of([]) is None
 
 
 def test_field_validation():
