@@ -40,6 +40,7 @@ class Settings:
     workloads: tuple[Workload, ...] = WORKLOADS
     log_dir: Path = field(default_factory=lambda: Path("."))
     worker_extra: list[str] = field(default_factory=list)  # e.g. ["--eventlet"]
+    zmq_options: list[str] = field(default_factory=list)  # e.g. ["max_inflight=64"]
 
 
 def _wait_delivered(server: Worker, wl: str, expected: int, drain: float) -> dict[str, Any]:

@@ -66,6 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="new transports timed to their first call and cast (10; 0: skip)",
     )
+    p.add_argument(
+        "--zmq-option",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="a driver option ([oslo_messaging_zmq]) for the zmq workers, e.g. max_inflight=64",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = p.parse_args(argv)
@@ -113,7 +120,10 @@ def _bring_up(
             worker_args = ["--url", node.url]
         else:
             log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
-            proxy = mine.enter_context(zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir))
+            options = [o.replace("=", " = ", 1) for o in st.zmq_options]
+            proxy = mine.enter_context(
+                zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir, "", options)
+            )
             proxies[name] = proxy
             worker_args = proxy.worker_args
         transport = om_bench.Transport(name, worker_args, st, log)
@@ -139,6 +149,7 @@ def run_om(
         workloads=args.workload_list,
         log_dir=log_dir,
         worker_extra=["--eventlet"] if args.eventlet else [],
+        zmq_options=args.zmq_option,
     )
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
@@ -218,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.size} B messages, raw {args.raw_duration:g}s per window, "
                 f"call timeout {args.call_timeout:g}s, "
                 f"{'eventlet' if args.eventlet else 'threading'} executor"
+                + "".join(f", {o}" for o in args.zmq_option)
             ),
             "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         },

@@ -33,8 +33,11 @@ def driver_installed() -> bool:
 class ZmqProxy:
     """One proxy plus the option files its peers need (context manager)."""
 
-    def __init__(self, curve: bool, log_dir: Path, name: str = "") -> None:
+    def __init__(
+        self, curve: bool, log_dir: Path, name: str = "", client_options: list[str] = ()
+    ) -> None:
         self.curve = curve
+        self.client_options = list(client_options)  # "option = value" lines for the peers
         self.name = name or ("zmq-curve" if curve else "zmq-plain")
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
         self.port = free_port()
@@ -84,6 +87,7 @@ class ZmqProxy:
                 f"client_secret_key_file = {keys / 'bench.key_secret'}",
                 f"server_public_key_file = {keys / 'proxy.key'}",
             ]
+        client += self.client_options
         self.proxy_conf.write_text("\n".join(proxy) + "\n")
         self.client_conf.write_text("\n".join(client) + "\n")
 
