@@ -120,6 +120,20 @@ class RabbitNode:
             check=False,
         )
 
+    def queues(self) -> dict[str, int]:
+        """Queue name -> number of consumers ({} when rabbitmqctl fails)."""
+        res = self._ctl(
+            "list_queues", "--quiet", "--no-table-headers", "name", "consumers", timeout=30
+        )
+        out: dict[str, int] = {}
+        if res.returncode != 0:
+            return out
+        for line in res.stdout.splitlines():
+            name, _, consumers = line.rpartition("\t")
+            if name and consumers.isdigit():
+                out[name] = int(consumers)
+        return out
+
     def start(self) -> None:
         out = open(self.tmp / "server.out", "wb")  # noqa: SIM115 - lives with the node
         self._proc = subprocess.Popen(

@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
+    p.add_argument(
+        "--simulator",
+        action="store_true",
+        help="instead of the above: run oslo.messaging's own tools/simulator.py, unchanged,\n"
+        "against rabbit, zmq-curve and zmq-plain (bench/simulator.py; its own flags:\n"
+        "run.py --simulator --help); results go to results/latest-simulator.*",
+    )
     args = p.parse_args(argv)
     wanted = [ALIASES.get(t.strip(), t.strip()) for t in args.transports.split(",") if t.strip()]
     unknown = set(wanted) - set(OM_TRANSPORTS + RAW_TRANSPORTS)
@@ -182,6 +189,12 @@ def run_om(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--simulator" in argv:
+        import simulator
+
+        rest = [a for a in argv if a != "--simulator"]
+        return simulator.main(rest, prog=f"{os.path.relpath(sys.argv[0])} --simulator")
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'eventlet' if args.eventlet else 'threading'} executor"
                 + "".join(f", {o}" for o in args.zmq_option)
             ),
-            "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+            "command": " ".join([os.path.relpath(sys.argv[0])] + argv),
         },
         "results": agg,
         "ratios": results.ratios(agg),
