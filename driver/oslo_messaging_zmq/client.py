@@ -189,6 +189,7 @@ class Sender:
             header[wire.F_TTL] = float(timeout)
         replies = make_queue()
         self._waiters[msg_id] = replies
+        answered = False
         try:
             first_wait = self._connect_timeout if deadline is None else timeout
             if not self.links.wait_live(first_wait):
@@ -198,10 +199,14 @@ class Sender:
                 )
             pending = _Pending(header, body, True, self._attempts(retry))
             self._io.call_soon(self._submit, msg_id, pending)
-            return self._wait_reply(msg_id, replies, deadline, monitor_timeout, header)
+            result = self._wait_reply(msg_id, replies, deadline, monitor_timeout, header)
+            answered = True
+            return result
         finally:
             self._waiters.pop(msg_id, None)
-            self._io.call_soon(self._forget, msg_id)
+            if not answered:
+                # the final reply removed it in the loop already: no wake-up for that
+                self._io.call_soon(self._forget, msg_id)
 
     def _wait_reply(self, msg_id, replies, deadline, monitor_timeout, request) -> dict:
         monitor_deadline = None

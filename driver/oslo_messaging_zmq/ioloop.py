@@ -77,6 +77,7 @@ class IOLoop:
         os.set_blocking(self._wfd, False)
         self._signaled = False
         self._sockets: dict[zmq.Socket, Callable[[list[bytes]], None]] = {}
+        self._fd_list: list[int] | None = None  # the descriptors to wait on, None: to rebuild
         self._timers: list = []
         self._seq = itertools.count()
         self._running = False
@@ -138,9 +139,11 @@ class IOLoop:
 
     def add_socket(self, sock: zmq.Socket, on_frames: Callable[[list[bytes]], None]) -> None:
         self._sockets[sock] = on_frames
+        self._fd_list = None
 
     def remove_socket(self, sock: zmq.Socket, close: bool = True) -> None:
         self._sockets.pop(sock, None)
+        self._fd_list = None
         if close:
             sock.close(linger=0)
 
@@ -197,12 +200,16 @@ class IOLoop:
         return None
 
     def _fds(self) -> list[int]:
-        fds = [self._rfd]
-        for sock in self._sockets:
-            try:
-                fds.append(sock.getsockopt(zmq.FD))
-            except zmq.ZMQError:
-                continue
+        """The wake pipe and every socket's ZMQ_FD (fixed for a socket's life: asked once)."""
+        fds = self._fd_list
+        if fds is None:
+            fds = [self._rfd]
+            for sock in self._sockets:
+                try:
+                    fds.append(sock.getsockopt(zmq.FD))
+                except zmq.ZMQError:
+                    continue
+            self._fd_list = fds
         return fds
 
     def _waiter(self) -> Callable[[float], None]:
@@ -219,15 +226,19 @@ class IOLoop:
             return wait_green
         poller = select.poll()
         registered: set[int] = set()
+        last: list[list[int] | None] = [None]
 
         def wait_poll(timeout: float) -> None:
-            fds = set(self._fds())
-            for fd in registered - fds:
-                poller.unregister(fd)
-            for fd in fds - registered:
-                poller.register(fd, select.POLLIN)
-            registered.clear()
-            registered.update(fds)
+            current = self._fds()
+            if current is not last[0]:
+                fds = set(current)
+                for fd in registered - fds:
+                    poller.unregister(fd)
+                for fd in fds - registered:
+                    poller.register(fd, select.POLLIN)
+                registered.clear()
+                registered.update(fds)
+                last[0] = current
             try:
                 poller.poll(int(timeout * 1000) + 1)
             except OSError:
