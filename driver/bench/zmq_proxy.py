@@ -5,6 +5,7 @@ process on 127.0.0.1 (free ports), stopped afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ class ZmqProxy:
     ) -> None:
         self.curve = curve
         self.client_options = list(client_options)  # "option = value" lines for the peers
+        extra = os.environ.get("BENCH_PROXY_OPTIONS", "")  # "a=1,b=2": tuning experiments
+        self.proxy_options = [o.replace("=", " = ", 1) for o in extra.split(",") if o]
         self.name = name or ("zmq-curve" if curve else "zmq-plain")
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
         self.port = free_port()
@@ -71,7 +74,7 @@ class ZmqProxy:
             f"health_address = {LOOPBACK}",
             f"health_port = {self.health_port}",
             f"security_mode = {mode}",
-        ]
+        ] + self.proxy_options
         client = ["[oslo_messaging_zmq]", f"security_mode = {mode}"]
         if self.curve:
             keys, clients = self.tmp / "keys", self.tmp / "clients"

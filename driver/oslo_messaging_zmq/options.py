@@ -172,6 +172,14 @@ proxy_opts = [
     ),
     cfg.IntOpt("socket_hwm", default=50000, min=10, help="High water mark of the ROUTER socket."),
     cfg.IntOpt(
+        "io_threads",
+        default=1,
+        min=1,
+        max=64,
+        help="libzmq I/O threads of the proxy: they read, write and (CURVE) encrypt the peers' "
+        "connections, spread over the threads; the routing itself is one Python thread.",
+    ),
+    cfg.IntOpt(
         "max_message_size",
         default=64 * 1024 * 1024,
         min=1024,

@@ -89,7 +89,7 @@ class Proxy:
         self._version_logged = -1e9
         # the last time the main loop read the clock (see _clock)
         self._last_clock = time.monotonic()
-        self.ctx = zmq.Context()
+        self.ctx = zmq.Context(io_threads=opts.io_threads)
         self.zap: zmq.Socket | None = None
         self.router = self.ctx.socket(zmq.ROUTER)
         self.endpoint = ""
