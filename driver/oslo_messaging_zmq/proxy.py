@@ -46,6 +46,7 @@ _ZMTP_HEARTBEAT = 1.0
 _LOG_EVERY = 60.0
 _MAX_BURST = 2000
 _MAX_CLIENTS = 100000
+_MAX_LABELS = 10000
 _MAX_ANSWERS = 200000  # deliveries whose answer the proxy awaits (CURVE)
 _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -59,6 +60,7 @@ class Proxy:
         self.opts = opts
         self.counters = Counters(opts.max_tracked_targets)
         self._totals = self.counters.total  # the per-message counters, without a call
+        self._labels: dict[tuple[str, str, str], str] = {}  # metric label of each target
         self.table = RoutingTable()
         self.holds = HoldStore(opts.hold_max_messages, opts.hold_max_bytes)
         self.clients: dict[bytes, float] = {}
@@ -430,7 +432,17 @@ class Proxy:
 
     def _dispatch(self, ident: bytes, mtype: bytes, header: dict, body: bytes | None) -> None:
         now = time.monotonic()
-        if mtype == wire.HELLO:
+        # the per-message types first
+        if mtype == wire.SEND:
+            # a sender is alive: its binding must outlive its pings (the answers
+            # to its calls are only let through to a peer the proxy knows)
+            clients = self.clients
+            if ident in clients or len(clients) < _MAX_CLIENTS:
+                clients[ident] = now
+            self._route(ident, header, body, now)
+        elif mtype == wire.REPLY or mtype == wire.ACK:
+            self._relay(ident, mtype, header, body, now)
+        elif mtype == wire.HELLO:
             if ident in self.clients or len(self.clients) < _MAX_CLIENTS:
                 self.clients[ident] = now
             self._send(ident, _PONG)
@@ -449,15 +461,6 @@ class Proxy:
         elif mtype == wire.UNREGISTER:
             if self.table.unregister(ident, now) is not None:
                 LOG.info("listener %s unregistered", ident.hex()[:12])
-        elif mtype == wire.SEND:
-            # a sender is alive: its binding must outlive its pings (the answers
-            # to its calls are only let through to a peer the proxy knows)
-            clients = self.clients
-            if ident in clients or len(clients) < _MAX_CLIENTS:
-                clients[ident] = now
-            self._route(ident, header, body, now)
-        elif mtype in (wire.ACK, wire.REPLY):
-            self._relay(ident, mtype, header, body, now)
         else:
             raise wire.WireError("unexpected type")
 
@@ -553,7 +556,12 @@ class Proxy:
         attempt = header.get(wire.F_TRY)
         fanout = bool(header.get(wire.F_FANOUT)) and kind == wire.RPC
         call = bool(header.get(wire.F_CALL)) and kind == wire.RPC and not fanout
-        label = wire.target_label(kind, exchange, topic)
+        label = self._labels.get((kind, exchange, topic))
+        if label is None:
+            label = wire.target_label(kind, exchange, topic)
+            if len(self._labels) >= _MAX_LABELS:
+                self._labels.clear()
+            self._labels[(kind, exchange, topic)] = label
         perms = self._permissions(ident)
         if perms is not None and not perms.may_send(kind, exchange, topic, server, fanout):
             self._deny(
