@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import threading
 import time
 import uuid
 
@@ -54,7 +55,7 @@ class StaleMessage(Exception):
 class _Waiting:
     """A message received and not yet taken by a worker."""
 
-    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "expired")
+    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "expired", "taken")
 
     def __init__(self, idx, sender, attempt, copies, now):
         self.idx = idx
@@ -63,6 +64,7 @@ class _Waiting:
         self.copies = copies
         self.signed_at = now  # the last time its sender could hear of it
         self.expired = False  # its lease ran out: it was released, it must not run
+        self.taken = False  # a worker runs it; its "taken" is on the way to the I/O loop
 
 
 class _Settling:
@@ -73,11 +75,12 @@ class _Settling:
     _settled = False
     wait_state = None  # the listener's _Waiting entry of this message
 
-    def _take(self) -> None:
+    def _take(self) -> bool:
+        """Tell the listener a worker has it; False when the loop released it first."""
         if self._settled or self.wait_state is None:
-            return
+            return True
         self._settled = True
-        self._listener.take(self._msg_id, self.wait_state)
+        return self._listener.take(self._msg_id, self.wait_state)
 
     def _give_back(self) -> None:
         if not self._settled and self.wait_state is not None:
@@ -111,12 +114,13 @@ class RpcIncoming(_Settling, base.RpcIncomingMessage):
     def acknowledge(self) -> None:
         if self.wait_state is not None and not self._settled:
             stale = self._listener.stale_for(self.wait_state)
-            if stale is not None:
+            if stale is not None or not self._take():
                 self._give_back()
                 raise StaleMessage(
                     "zmq: message %s waited %.1f s here without a live proxy to report it "
                     "(process frozen?); released to its sender for delivery elsewhere, not "
-                    "executed here" % (self.msg_id, stale)
+                    "executed here"
+                    % (self.msg_id, stale or self._listener.stale_age(self.wait_state))
                 )
         self._take()
 
@@ -183,6 +187,9 @@ class ZmqListener(base.PollStyleListener):
         self._notifications = notifications
         self._incoming = make_queue()
         self._waiting: dict[str, _Waiting] = {}
+        # a worker's "taken" and the loop's expiry decide a waiting message's fate
+        # in one place (see take)
+        self._settle_lock = threading.Lock()
         self._stopped = False
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
         self._reply_bytes = 0
@@ -228,9 +235,10 @@ class ZmqListener(base.PollStyleListener):
             return
         if wants_ack:
             now = time.monotonic()
-            if self._just_thawed(now):
+            if self._just_thawed(now) and not header.get(wire.F_HELD):
                 # it may have sat in this frozen process's sockets while its sender
-                # gave up on this listener and sent it elsewhere: give it back
+                # gave up on this listener and sent it elsewhere: give it back (not a
+                # copy from a proxy's hold: its sender settled it there, it is the one)
                 self._dedup.forget(msg_id)
                 self._ack(idx, msg_id, sender, wire.RELEASED, attempt, copies)
                 return
@@ -308,9 +316,23 @@ class ZmqListener(base.PollStyleListener):
             return age
         return None
 
-    def take(self, msg_id: str, waiting: _Waiting) -> None:
-        """A worker took the message (any thread)."""
+    def stale_age(self, waiting: _Waiting) -> float:
+        return time.monotonic() - waiting.signed_at
+
+    def take(self, msg_id: str, waiting: _Waiting) -> bool:
+        """A worker takes the message (any thread); False: the loop released it already.
+
+        The worker found the lease fresh, but the loop may run late (a starved
+        or frozen process) and find it expired before this "taken" reaches it:
+        the mark under the lock tells it a worker runs the message, so it is
+        not released (its sender would send it again, and it would run twice).
+        """
+        with self._settle_lock:
+            if waiting.expired:
+                return False
+            waiting.taken = True
         self._io.call_soon(self._settle, msg_id, waiting, wire.TAKEN)
+        return True
 
     def release(self, msg_id: str, waiting: _Waiting) -> None:
         """The message is given back unexecuted (any thread)."""
@@ -325,7 +347,10 @@ class ZmqListener(base.PollStyleListener):
         self._ack(waiting.idx, msg_id, waiting.sender, state, waiting.attempt, waiting.copies)
 
     def _expire(self, msg_id: str, waiting: _Waiting) -> None:
-        waiting.expired = True
+        with self._settle_lock:
+            if waiting.taken:
+                return  # a worker runs it: the queued "taken" settles it
+            waiting.expired = True
         self._settle(msg_id, waiting, wire.RELEASED)
 
     def _send_tracked(self, frames: list[bytes], prefer: int) -> int | None:

@@ -703,7 +703,9 @@ class Proxy:
         for key, held_list in batches:
             label = wire.target_label(key[0], key[1], key[2])
             for held in held_list:
-                if self._send(ident, wire.encode(wire.DELIVER, held.header, held.body)):
+                header = dict(held.header)
+                header[wire.F_HELD] = 1
+                if self._send(ident, wire.encode(wire.DELIVER, header, held.body)):
                     self.counters.inc("routed", label)
                     if self.zap is not None:
                         expiry = time.monotonic() + self._answer_ttl(held.expiry - time.monotonic())

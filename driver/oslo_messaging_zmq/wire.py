@@ -38,6 +38,8 @@ copies     int       DELIVER: copies the proxy handed out for this attempt  D A
                      (fanout, notification pools); echoed in the ACK
 from       str       sender's routing id                                    D
 ack        1         the listener must acknowledge end-to-end               D
+held       1         this copy comes from the proxy's hold store: its       D
+                     sender settled it on STATUS held and sends no other
 to         str       routing id an ACK/REPLY is for                         A P
 by         str       routing id of the listener an ACK comes from (set by   A
                      the proxy, never trusted from the peer)
@@ -101,6 +103,7 @@ F_SEQ = "seq"
 F_PIN = "pin"
 F_FROM = "from"
 F_ACK = "ack"
+F_HELD = "held"
 F_TO = "to"
 F_BY = "by"
 F_STATE = "state"
