@@ -1,0 +1,222 @@
+"""Bare wire-protocol listeners that behave like the driver's RPC servers, many
+per thread: the cheap listener kind of the scale simulation.
+
+Each listener has its own routing id (``s`` + uuid4, as the driver's) and one
+DEALER per proxy with the driver's socket options and CURVE keys; it sends a
+full REGISTER of its one target ``(r, nova, compute, host-NNNN)`` to every
+proxy at once and every heartbeat (1 s), answers every DELIVER it wants acked
+with an end-to-end ACK "taken" through the proxy it came from *before* running
+it (as oslo.messaging's RPC server acknowledges before dispatching), answers a
+call with a REPLY, de-duplicates by message id (the driver's Deduplicator; a
+copy already run is acknowledged again and a call's reply sent again), and on
+a clean stop sends UNREGISTER to every proxy. What it does not do: the
+driver's "waiting" reports, leases and thaw quarantine — it never queues a
+message, it runs it at once on its one thread.
+
+All sockets of a BareHub belong to its thread; other threads hand it start and
+stop requests through a queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import configparser
+import json
+import os
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import zmq
+
+from oslo_messaging_zmq import security, wire
+from oslo_messaging_zmq.dedup import Deduplicator
+
+HEARTBEAT = 1.0  # the driver's default heartbeat_interval
+# until a proxy answered, REGISTER again this often (the driver sends it when the
+# connection's handshake succeeds; a send before that is dropped by ZMQ_IMMEDIATE)
+FIRST_BEAT = 0.1
+REPLIES_KEPT = 200  # per listener, to answer a re-sent call without running it again
+POLL_MS = 50
+
+
+def load_security(config_files: list[str]) -> tuple[str, dict[str, bytes], bytes | None]:
+    """[oslo_messaging_zmq] security settings from the workers' option files."""
+    parser = configparser.ConfigParser()
+    parser.read(config_files)
+    sec = parser["oslo_messaging_zmq"] if parser.has_section("oslo_messaging_zmq") else {}
+    mode = sec.get("security_mode", "curve")
+    if mode != "curve":
+        return mode, {}, None
+    client = security.read_key_file(sec["client_secret_key_file"])
+    server = security.read_key_file(sec["server_public_key_file"])
+    return mode, client, server["public"]
+
+
+class BareListener:
+    def __init__(self, host: str, endpoints: list[str], ctx: zmq.Context, sec: tuple) -> None:
+        self.host = host
+        self.identity = b"s" + uuid.uuid4().bytes
+        self.register = wire.encode(
+            wire.REGISTER, {wire.F_TARGETS: [[wire.RPC, "nova", "compute", host]]}
+        )
+        self.dedup = Deduplicator(300.0, 200000)  # the driver's defaults
+        self.replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
+        self.socks: list[zmq.Socket] = []
+        mode, client_keys, server_public = sec
+        for endpoint in endpoints:
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.ROUTING_ID, self.identity)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 10000)
+            sock.setsockopt(zmq.RCVHWM, 10000)
+            sock.setsockopt(zmq.RECONNECT_IVL, 100)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            if mode == "curve":
+                security.configure_client(sock, client_keys, server_public)
+            sock.connect(endpoint)
+            self.socks.append(sock)
+        self.answered: set[zmq.Socket] = set()  # proxies that answered a REGISTER
+        self.next_beat = 0.0
+
+    def beat(self, now: float) -> None:
+        for sock in self.socks:
+            _send(sock, self.register)
+        waiting = len(self.answered) < len(self.socks)
+        self.next_beat = now + (FIRST_BEAT if waiting else HEARTBEAT)
+
+    def on_frames(self, sock: zmq.Socket, frames: list[bytes], run: Callable) -> None:
+        try:
+            mtype, header, body = wire.decode(frames)
+        except wire.WireError:
+            return
+        if mtype == wire.PONG and sock not in self.answered:
+            self.answered.add(sock)
+            if len(self.answered) == len(self.socks):
+                # registered everywhere: later beats at a random phase, as listeners
+                # started one after another
+                self.next_beat = time.monotonic() + random.uniform(0.0, HEARTBEAT)
+        if mtype != wire.DELIVER or body is None:
+            return  # PONG, STATUS
+        msg_id, sender = header.get(wire.F_ID), header.get(wire.F_FROM)
+        if not isinstance(msg_id, str) or not isinstance(sender, str):
+            return
+        if header.get(wire.F_ACK):
+            ack = {wire.F_ID: msg_id, wire.F_TO: sender, wire.F_STATE: wire.TAKEN}
+            for key in (wire.F_TRY, wire.F_COPIES):
+                if header.get(key) is not None:
+                    ack[key] = header[key]
+            _send(sock, wire.encode(wire.ACK, ack))
+        if self.dedup.seen(msg_id):
+            cached = self.replies.get(msg_id)
+            if cached is not None:
+                _send(sock, cached)
+            return
+        payload = json.loads(body)
+        msg = payload.get(wire.B_MESSAGE) or {}
+        result = run(self.host, msg.get("method"), msg.get("args") or {})
+        if header.get(wire.F_CALL):
+            reply = json.dumps({"result": result, "failure": None}).encode()
+            frames = wire.encode(wire.REPLY, {wire.F_ID: msg_id, wire.F_TO: sender}, reply)
+            self.replies[msg_id] = frames
+            if len(self.replies) > REPLIES_KEPT:
+                self.replies.popitem(last=False)
+            _send(sock, frames)
+
+    def close(self) -> None:
+        """A clean stop: UNREGISTER on every proxy, then close (what is unread is lost and
+        sent again by its senders, as with the driver)."""
+        frames = wire.encode(wire.UNREGISTER, {})
+        for sock in self.socks:
+            _send(sock, frames)
+            sock.close(linger=500)
+
+
+def _send(sock: zmq.Socket, frames: list[bytes]) -> None:
+    try:
+        sock.send_multipart(frames, zmq.NOBLOCK)
+    except zmq.ZMQError:
+        pass  # HWM reached or no connection yet: the peer re-sends, the next beat re-registers
+
+
+class BareHub:
+    """One thread running many bare listeners of one process."""
+
+    def __init__(self, endpoints: list[str], config_files: list[str], fd: int) -> None:
+        self.endpoints = endpoints
+        self.sec = load_security(config_files)
+        self.fd = fd
+        self.ctx = zmq.Context()
+        self.listeners: dict[str, BareListener] = {}
+        self.by_sock: dict[zmq.Socket, BareListener] = {}
+        self.poller = zmq.Poller()
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="bare-hub", daemon=True).start()
+
+    # -- any thread -------------------------------------------------------------
+    def start(self, host: str) -> None:
+        done = threading.Event()
+        self.requests.put(("start", host, done))
+        done.wait(30)
+
+    def stop(self, host: str) -> None:
+        done = threading.Event()
+        self.requests.put(("stop", host, done))
+        done.wait(30)
+
+    # -- hub thread -------------------------------------------------------------
+    def _execute(self, host: str, method: str | None, args: dict) -> str | None:
+        if method == "record":
+            line = f"{args['mid']} {host} {time.monotonic():.6f} {float(args['ts']):.6f}\n"
+            os.write(self.fd, line.encode())
+            return None
+        return host  # ping
+
+    def _handle(self, op: str, host: str) -> None:
+        if op == "start":
+            listener = BareListener(host, self.endpoints, self.ctx, self.sec)
+            self.listeners[host] = listener
+            for sock in listener.socks:
+                self.by_sock[sock] = listener
+                self.poller.register(sock, zmq.POLLIN)
+            listener.beat(time.monotonic())
+        else:
+            listener = self.listeners.pop(host)
+            for sock in listener.socks:
+                self.poller.unregister(sock)
+                del self.by_sock[sock]
+            listener.close()
+
+    def _run(self) -> None:
+        while True:
+            # with no socket to poll zmq.Poller returns at once: wait for a request instead
+            idle = not self.by_sock
+            while True:
+                try:
+                    if idle:
+                        op, host, done = self.requests.get(timeout=POLL_MS / 1000)
+                    else:
+                        op, host, done = self.requests.get_nowait()
+                except queue.Empty:
+                    break
+                idle = False
+                self._handle(op, host)
+                done.set()
+            if not self.by_sock:
+                continue
+            for sock, _event in self.poller.poll(POLL_MS):
+                listener = self.by_sock[sock]
+                for _unused in range(100):
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    listener.on_frames(sock, frames, self._execute)
+            now = time.monotonic()
+            for listener in self.listeners.values():
+                if now >= listener.next_beat:
+                    listener.beat(now)

@@ -1,0 +1,213 @@
+"""The processes of the scale simulation and how to reach them: two proxies
+(shared CURVE keys), listener workers (scale_worker.py, hosts spread
+round robin: host i lives in worker i % W) and sender workers
+(scale_sender.py). Everything is stopped by close(), in reverse order."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import procstat
+import zmq_proxy
+from control import Worker, WorkerError
+from netutil import LOOPBACK
+from scale_sender import host_name
+from scale_worker import EXCHANGE, TOPIC
+
+TARGET_LABEL = f"rpc/{EXCHANGE}/{TOPIC}"
+READY_TIMEOUT = 180.0  # s a worker may take to import oslo.messaging on a busy machine
+
+
+class Lab:
+    def __init__(
+        self,
+        curve: bool,
+        listeners: int,
+        per_process: int,
+        senders: int,
+        executor_threads: int,
+        proxy_options: dict[str, str],
+        log_dir: Path,
+        log: Callable[[str], None],
+    ) -> None:
+        self.curve = curve
+        self.n = listeners
+        self.workers_count = max(1, -(-listeners // per_process))
+        self.senders_count = senders
+        self.executor_threads = executor_threads
+        self.proxy_options = proxy_options
+        self.log_dir = log_dir
+        self.record_dir = log_dir / "records"
+        self.record_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.stack = contextlib.ExitStack()
+        self.proxies: list[zmq_proxy.ZmqProxy] = []
+        self.listeners: list[Worker] = []
+        self.generation = [0] * self.workers_count
+        self.senders: list[Worker] = []
+        self.url = ""
+        self.worker_args: list[str] = []
+        self.kind = "bare"  # of the listeners running now: "bare" or "driver"
+
+    # -- start / stop ----------------------------------------------------------
+    def start_proxies(self) -> None:
+        first = None
+        for i in (1, 2):
+            proxy = zmq_proxy.ZmqProxy(
+                self.curve,
+                self.log_dir,
+                name=f"proxy{i}",
+                keys_from=first,
+                proxy_options=self.proxy_options,
+            )
+            self.stack.enter_context(proxy)
+            self.proxies.append(proxy)
+            first = first or proxy
+        self.url = "zmq://" + ",".join(f"{LOOPBACK}:{p.port}" for p in self.proxies) + "/"
+        extra = self.log_dir / "scale.conf"
+        # oslo.messaging's default pool is 64 threads per RPC server: see README.md
+        extra.write_text(f"[DEFAULT]\nexecutor_thread_pool_size = {self.executor_threads}\n")
+        self.worker_args = [
+            "--url",
+            self.url,
+            "--config-file",
+            str(self.proxies[0].client_conf),
+            "--config-file",
+            str(extra),
+        ]
+
+    def hosts_of(self, worker: int) -> list[str]:
+        return [host_name(h) for h in range(worker, self.n, self.workers_count)]
+
+    def worker_of(self, host: str) -> int:
+        return int(host.rsplit("-", 1)[1]) % self.workers_count
+
+    def _spawn_listener_worker(self, i: int) -> Worker:
+        gen = self.generation[i]
+        record = self.record_dir / f"exec-w{i:02d}-g{gen}.log"
+        worker = Worker(
+            "scale_worker.py",
+            [*self.worker_args, "--record", str(record)],
+            self.log_dir / f"listeners-w{i:02d}-g{gen}.log",
+            f"listeners-w{i:02d}",
+        )
+        self.stack.callback(worker.close, 5)
+        return worker
+
+    def start_workers(self) -> None:
+        """Listener workers and senders, started together, then waited for."""
+        self.listeners = [self._spawn_listener_worker(i) for i in range(self.workers_count)]
+        for i in range(self.senders_count):
+            sender = Worker(
+                "scale_sender.py",
+                [
+                    *self.worker_args,
+                    "--name",
+                    f"s{i}",
+                    "--record",
+                    str(self.record_dir / f"sent-s{i}.log"),
+                ],
+                self.log_dir / f"sender-s{i}.log",
+                f"sender-s{i}",
+            )
+            # senders go first at the end: their cleanup waits for unsettled casts
+            self.stack.callback(sender.close, 30)
+            self.senders.append(sender)
+        for worker in self.listeners + self.senders:
+            worker.wait_ready(READY_TIMEOUT)
+
+    def respawn(self, i: int) -> None:
+        """SIGKILL listener worker i and start a new one for the same hosts (not activated)."""
+        old = self.listeners[i]
+        old.proc.kill()
+        old.proc.wait()
+        self.generation[i] += 1
+        new = self._spawn_listener_worker(i)
+        new.wait_ready(READY_TIMEOUT)
+        self.listeners[i] = new
+
+    def close(self) -> None:
+        self.stack.close()
+
+    # -- what runs ---------------------------------------------------------------
+    def _by_worker(self, hosts: list[str]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for host in hosts:
+            out.setdefault(self.worker_of(host), []).append(host)
+        return out
+
+    def activate(self, hosts: list[str], kind: str | None = None) -> None:
+        """Start listeners of kind (default: the current one) in their workers."""
+        self.kind = kind or self.kind
+        for i, mine in sorted(self._by_worker(hosts).items()):
+            self.listeners[i].request({"op": "activate", "hosts": mine, "kind": self.kind}, 30)
+
+    def deactivate(self, hosts: list[str]) -> None:
+        """Stop listeners cleanly (they unregister from both proxies)."""
+        for i, mine in sorted(self._by_worker(hosts).items()):
+            self.listeners[i].request({"op": "deactivate", "hosts": mine}, 30)
+
+    def worker_stats(self) -> list[dict[str, Any]]:
+        return [w.request({"op": "stats"}, 30) for w in self.listeners]
+
+    def run_senders(self, cmd: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+        """One command on every sender at once; their answers."""
+        answers: list[dict[str, Any] | None] = [None] * len(self.senders)
+        errors: list[BaseException] = []
+
+        def one(i: int) -> None:
+            try:
+                answers[i] = self.senders[i].request(cmd, timeout)
+            except (WorkerError, OSError) as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(self.senders))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return [a for a in answers if a is not None]
+
+    # -- measuring ---------------------------------------------------------------
+    def proxy_stats(self) -> list[dict[str, Any]]:
+        out = []
+        for proxy in self.proxies:
+            got = proxy.metrics()
+            out.append(got if isinstance(got, dict) else {})
+        return out
+
+    def proxy_cpu(self) -> list[float]:
+        return [(procstat.cpu_seconds(p.pid) or 0.0) if p.pid else 0.0 for p in self.proxies]
+
+    def workers_cpu(self) -> float:
+        """CPU seconds of the listener workers alive now."""
+        return sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.listeners)
+
+    def senders_cpu(self) -> float:
+        return sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.senders)
+
+    @staticmethod
+    def registered(stats: dict[str, Any]) -> int:
+        return int(stats.get("targets", {}).get(TARGET_LABEL, {}).get("listeners", 0))
+
+    def wait_registered(self, count: int, timeout: float) -> float | None:
+        """Seconds until both proxies list exactly count listeners of the topic (None: not)."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if all(self.registered(s) == count for s in self.proxy_stats()):
+                return time.monotonic() - start
+            time.sleep(0.1)  # the proxies refresh /stats every 0.25 s
+        return None
+
+    def sent_files(self) -> list[Path]:
+        return sorted(self.record_dir.glob("sent-*.log"))
+
+    def exec_files(self) -> list[Path]:
+        return sorted(self.record_dir.glob("exec-*.log"))
