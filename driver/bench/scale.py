@@ -30,11 +30,10 @@ from typing import Any
 
 import environment
 import latency
-import procstat
 import scale_churn
 import scale_count
 import scale_report
-from scale_lab import Lab
+from scale_lab import Lab, Meter
 from scale_sender import host_name
 
 HERE = Path(__file__).resolve().parent
@@ -117,19 +116,22 @@ def switch_kind(lab: Lab, kind: str, args: argparse.Namespace, doc: dict[str, An
     doc["registration"].append(reg)
     log(f"  all {n} {kind} listeners registered on both proxies in {reg['seconds']} s")
     doc["idle"].append(idle(lab, args.idle, n))
+    _health(doc, f"idle, {n:,} {kind}", doc["idle"][-1])
     log(f"  idle: {scale_report.idle_line(doc['idle'][-1])}")
 
 
 def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
     """Registration/heartbeat load: what each proxy receives and burns with nobody sending."""
     time.sleep(1.0)  # the last window's answers and the proxies' 0.25 s snapshots settle
-    s0, c0, w0, t0 = lab.proxy_stats(), lab.proxy_cpu(), lab.workers_cpu(), time.monotonic()
+    meter = Meter(lab)
     time.sleep(seconds)
-    s1, c1, w1, t1 = lab.proxy_stats(), lab.proxy_cpu(), lab.workers_cpu(), time.monotonic()
+    m = meter.finish()
     proxies = []
-    for a, b, ca, cb in zip(s0, s1, c0, c1, strict=True):
-        dt = float(b.get("uptime_seconds", 0)) - float(a.get("uptime_seconds", 0)) or t1 - t0
-        received = (b["counters"]["received"] - a["counters"]["received"]) / dt
+    for a, b, cpu, counters in zip(
+        m.pop("stats0"), m.pop("stats"), m["proxy_cpu_s"], m["proxy_counters"], strict=True
+    ):
+        dt = float(b.get("uptime_seconds", 0)) - float(a.get("uptime_seconds", 0)) or seconds
+        received = counters["received"] / dt
         clients = int(b["peers"]["clients"])
         proxies.append(
             {
@@ -137,7 +139,7 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
                 "clients": clients,
                 # every client pings each proxy once per heartbeat; the rest are REGISTERs
                 "register_per_s": round(received - clients / HEARTBEAT, 1),
-                "cpu_pct": round((cb - ca) / (t1 - t0) * 100, 1),
+                "cpu_pct": round(cpu / m["seconds"] * 100, 1),
                 "rss_mb": round(b["rss_bytes"] / 2**20, 1),
                 "listeners": int(b["peers"]["listeners"]),
             }
@@ -146,20 +148,23 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
     return {
         "listeners": count,
         "kind": lab.kind,
-        "seconds": round(t1 - t0, 1),
+        "seconds": m["seconds"],
         "proxies": proxies,
         "listener_processes": len(workers),
-        "listener_cpu_pct": round((w1 - w0) / (t1 - t0) * 100, 1),
+        "listener_cpu_pct": round(m["listener_cpu_s"] / m["seconds"] * 100, 1),
         "listener_rss_mb": round(sum(w["rss_bytes"] for w in workers) / 2**20, 1),
         "listener_threads": sum(w["threads"] for w in workers),
+        "other_cpu_pct": round(m["other_cpu_s"] / m["seconds"] * 100, 1),
+        "log": m["log"],
     }
 
 
-def window(lab: Lab, count: int, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+def window(
+    lab: Lab, count: int, kind: str, args: argparse.Namespace, idle_cpu_pct: list[float]
+) -> dict[str, Any]:
     """One throughput window: every sender thread calls or casts to random hosts."""
     phase = f"n{count}-{kind}"
-    s0, c0, t0 = lab.proxy_stats(), lab.proxy_cpu(), time.monotonic()
-    w0, x0, m0 = lab.workers_cpu(), lab.senders_cpu(), procstat.machine_busy_seconds()
+    meter = Meter(lab)
     cmd = {
         "op": "run",
         "phase": phase,
@@ -200,31 +205,35 @@ def window(lab: Lab, count: int, kind: str, args: argparse.Namespace) -> dict[st
         row["lost"] = summary["lost"]
         row["dups"] = summary["duplicated"]
         row["wrong_host"] = summary["wrong_host"]
-    s1, c1, t1 = lab.proxy_stats(), lab.proxy_cpu(), time.monotonic()
-    row["seconds"] = round(t1 - t0, 1)
-    row["proxy_rss_mb"] = [round(s.get("rss_bytes", 0) / 2**20, 1) for s in s1]
-    row["proxy_cpu_s"] = [round(b - a, 2) for a, b in zip(c0, c1, strict=True)]
-    row["proxy_routed"] = [
-        b["counters"]["routed"] - a["counters"]["routed"] for a, b in zip(s0, s1, strict=True)
-    ]
+    m = meter.finish()
+    m.pop("stats0")
+    m.pop("stats")
+    row.update(m)
+    row["proxy_routed"] = [c["routed"] for c in m["proxy_counters"]]
     routed = sum(row["proxy_routed"])
-    # what one routed message costs the proxies (their idle REGISTER load included)
-    row["proxy_us_per_msg"] = round(sum(row["proxy_cpu_s"]) / routed * 1e6, 1) if routed else None
-    # where the machine's two cores went during the window
-    row["listener_cpu_s"] = round(lab.workers_cpu() - w0, 2)
-    row["sender_cpu_s"] = round(lab.senders_cpu() - x0, 2)
-    busy = procstat.machine_busy_seconds() - m0
-    ours = sum(row["proxy_cpu_s"]) + row["listener_cpu_s"] + row["sender_cpu_s"]
-    # CPU the machine's other work took meanwhile (the machine is shared)
-    row["other_cpu_s"] = round(max(0.0, busy - ours), 2)
+    cpu = sum(m["proxy_cpu_s"])
+    # what one routed message costs the proxies, with and without their idle
+    # (REGISTER) load of the same listeners
+    row["proxy_us_per_msg"] = round(cpu / routed * 1e6, 1) if routed else None
+    fixed = sum(idle_cpu_pct) / 100 * m["seconds"]
+    row["proxy_us_per_msg_net"] = round((cpu - fixed) / routed * 1e6, 1) if routed else None
     return row
 
 
-def throughput(lab: Lab, count: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+def _health(doc: dict[str, Any], phase: str, measured: dict[str, Any]) -> None:
+    """What the logs said during a phase, in the order of the phases."""
+    doc["health"].append({"phase": phase, "log": measured["log"]})
+
+
+def throughput(
+    lab: Lab, count: int, args: argparse.Namespace, idle_run: dict[str, Any], doc: dict[str, Any]
+) -> list[dict[str, Any]]:
     rows = []
+    idle_cpu = [p["cpu_pct"] for p in idle_run["proxies"]]
     for kind in ("call", "cast"):
         log(f"[{count} listeners] {kind} to random hosts, {args.window:g} s")
-        row = window(lab, count, kind, args)
+        row = window(lab, count, kind, args, idle_cpu)
+        _health(doc, f"{kind}, {count:,} {lab.kind}", row)
         log(
             f"  {row['msgs_per_s']:,.0f} msgs/s, p50 {row['p50_ms']:.1f} ms, p99 "
             f"{row['p99_ms']:.1f} ms, lost {row['lost']}, dups {row['dups']}, proxy RSS "
@@ -266,9 +275,11 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
         },
         60,
     )
+    doc["health"] = []
     doc["idle"] = [idle(lab, args.idle, base)]
+    _health(doc, f"idle, {base:,} {lab.kind}", doc["idle"][-1])
     log(f"  idle: {scale_report.idle_line(doc['idle'][0])}")
-    doc["results"] = throughput(lab, base, args)
+    doc["results"] = throughput(lab, base, args, doc["idle"][0], doc)
 
     if n > base:
         log(f"[{n} listeners] starting {n - base} more")
@@ -276,8 +287,9 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
         doc["registration"].append(reg)
         log(f"  all {n} registered on both proxies in {reg['seconds']} s")
         doc["idle"].append(idle(lab, args.idle, n))
+        _health(doc, f"idle, {n:,} {lab.kind}", doc["idle"][-1])
         log(f"  idle: {scale_report.idle_line(doc['idle'][-1])}")
-        doc["results"] += throughput(lab, n, args)
+        doc["results"] += throughput(lab, n, args, doc["idle"][-1], doc)
 
     if args.churn_duration > 0:
         if args.churn_kind != lab.kind:
@@ -296,6 +308,7 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
             f"{st.rate:g} casts/s to random hosts, {st.duration:g} s"
         )
         doc["churn"] = scale_churn.run(lab, st, log)
+        _health(doc, f"churn, {n:,} {lab.kind}", doc["churn"])
         log(f"  {scale_report.churn_line(doc['churn'])}")
 
 

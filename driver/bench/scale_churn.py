@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import scale_count
-from scale_lab import Lab
+from scale_lab import Lab, Meter
 from scale_sender import host_name
 
 PHASE = "churn"
@@ -49,7 +49,7 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         interval = per_worker / restarts_per_s if restarts_per_s else float("inf")
     else:
         interval = 1 / restarts_per_s if restarts_per_s else float("inf")
-    stats0, cpu0 = lab.proxy_stats(), lab.proxy_cpu()
+    meter = Meter(lab)
     rnd = random.Random(7)
     restarting: dict[str, float] = {}  # host -> when its restart was asked for
     down: list[tuple[str, float, float]] = []  # (host, t_down, t_up)
@@ -143,13 +143,15 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         time.sleep(1.0)
     drained_in = time.monotonic() - start - st.duration
     collect()
-    stats1, cpu1 = lab.proxy_stats(), lab.proxy_cpu()
+    m = meter.finish()
+    rss_start = [round(x.get("rss_bytes", 0) / 2**20, 1) for x in m.pop("stats0")]
+    m.pop("stats")
     rec = scale_count.read(lab.sent_files(), lab.exec_files(), PHASE)
     out = scale_count.summary(rec, down)
     out.update(
         kind=lab.kind,
         mode=st.mode,
-        seconds=st.duration,
+        duration_s=st.duration,
         restarts=len(down),
         restarts_asked=restarts,
         restarts_unfinished=len(restarting),
@@ -158,16 +160,8 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         first_error=next((a["first_error"] for a in sent_answers if a.get("first_error")), ""),
         drained_after_s=round(drained_in, 1),
         errors=errors[:10],
+        proxy_rss_start_mb=rss_start,
         proxy_max_rss_mb=[round(r / 2**20, 1) for r in max_rss],
-        proxy_cpu_s=[round(b - a, 2) for a, b in zip(cpu0, cpu1, strict=True)],
-        proxy_counters=[_delta(a, b) for a, b in zip(stats0, stats1, strict=True)],
     )
+    out.update(m)  # CPU seconds, counters, RSS at the end, what the logs said
     return out
-
-
-KEYS = ("routed", "held", "delivered_from_hold", "dropped", "expired", "busy", "malformed")
-
-
-def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
-    a, b = before.get("counters", {}), after.get("counters", {})
-    return {k: int(b.get(k, 0)) - int(a.get(k, 0)) for k in KEYS}

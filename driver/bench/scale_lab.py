@@ -6,6 +6,7 @@ round robin: host i lives in worker i % W) and sender workers
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,11 @@ from scale_sender import host_name
 from scale_worker import EXCHANGE, TOPIC
 
 TARGET_LABEL = f"rpc/{EXCHANGE}/{TOPIC}"
+# what the logs say about listeners in trouble (driver listeners log at WARNING)
+_STALL = re.compile(r"zmq I/O loop did not run for ([0-9.]+) s")
+_UNRUN = "Can not acknowledge message"  # oslo.messaging: a released (stale) message
+_TIMED_OUT = re.compile(r"listener [0-9a-f]+ timed out")  # proxy: a silent listener forgotten
+_SENDER_DROP = "zmq: dropping message"
 READY_TIMEOUT = 180.0  # s a worker may take to import oslo.messaging on a busy machine
 
 
@@ -53,6 +59,8 @@ class Lab:
         self.url = ""
         self.worker_args: list[str] = []
         self.kind = "bare"  # of the listeners running now: "bare" or "driver"
+        self._log_offsets: dict[Path, int] = {}
+        self._dead_cpu = 0.0  # CPU seconds of listener workers killed by the churn
 
     # -- start / stop ----------------------------------------------------------
     def start_proxies(self) -> None:
@@ -124,6 +132,7 @@ class Lab:
     def respawn(self, i: int) -> None:
         """SIGKILL listener worker i and start a new one for the same hosts (not activated)."""
         old = self.listeners[i]
+        self._dead_cpu += procstat.cpu_seconds(old.proc.pid) or 0.0
         old.proc.kill()
         old.proc.wait()
         self.generation[i] += 1
@@ -187,8 +196,9 @@ class Lab:
         return [(procstat.cpu_seconds(p.pid) or 0.0) if p.pid else 0.0 for p in self.proxies]
 
     def workers_cpu(self) -> float:
-        """CPU seconds of the listener workers alive now."""
-        return sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.listeners)
+        """CPU seconds of the listener workers, those killed by the churn included."""
+        alive = sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.listeners)
+        return alive + self._dead_cpu
 
     def senders_cpu(self) -> float:
         return sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.senders)
@@ -206,8 +216,86 @@ class Lab:
             time.sleep(0.1)  # the proxies refresh /stats every 0.25 s
         return None
 
+    def _new_log_text(self, path: Path) -> str:
+        try:
+            with open(path, errors="replace") as handle:
+                handle.seek(self._log_offsets.get(path, 0))
+                text = handle.read()
+                self._log_offsets[path] = handle.tell()
+        except OSError:
+            return ""
+        return text
+
+    def log_events(self) -> dict[str, Any]:
+        """What the logs said since the last call: listener I/O loops that ran late
+        (driver listeners), messages released unrun, listeners the proxies forgot
+        for silence, casts a sender gave up."""
+        late = []
+        unrun = dropped = 0
+        for path in sorted(self.log_dir.glob("listeners-*.log")):
+            text = self._new_log_text(path)
+            late += [float(x) for x in _STALL.findall(text)]
+            unrun += text.count(_UNRUN)
+        for path in sorted(self.log_dir.glob("sender-*.log")):
+            dropped += self._new_log_text(path).count(_SENDER_DROP)
+        timeouts = [len(_TIMED_OUT.findall(self._new_log_text(p.log_path))) for p in self.proxies]
+        return {
+            "io_loops_late": len(late),
+            "io_loop_late_max_s": max(late, default=0.0),
+            "released_unrun": unrun,
+            "proxy_listener_timeouts": timeouts,
+            "sender_gave_up": dropped,
+        }
+
     def sent_files(self) -> list[Path]:
         return sorted(self.record_dir.glob("sent-*.log"))
 
     def exec_files(self) -> list[Path]:
         return sorted(self.record_dir.glob("exec-*.log"))
+
+
+class Meter:
+    """What a phase cost: CPU seconds of each proxy, of the listener workers, of the
+    senders and of the machine's other processes, the proxies' counters and RSS, and
+    what the logs said (Lab.log_events), from its creation to finish()."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        lab.log_events()  # forget what came before
+        self.t0 = time.monotonic()
+        self.stats0 = lab.proxy_stats()
+        self.cpu0 = (lab.proxy_cpu(), lab.workers_cpu(), lab.senders_cpu())
+        self.busy0 = procstat.machine_busy_seconds()
+
+    def finish(self) -> dict[str, Any]:
+        lab = self.lab
+        stats1 = lab.proxy_stats()
+        proxies1, workers1, senders1 = lab.proxy_cpu(), lab.workers_cpu(), lab.senders_cpu()
+        busy = procstat.machine_busy_seconds() - self.busy0
+        seconds = time.monotonic() - self.t0
+        proxies0, workers0, senders0 = self.cpu0
+        proxy_cpu = [round(b - a, 2) for a, b in zip(proxies0, proxies1, strict=True)]
+        listener_cpu = round(workers1 - workers0, 2)
+        sender_cpu = round(senders1 - senders0, 2)
+        other = busy - sum(proxy_cpu) - listener_cpu - sender_cpu
+        return {
+            "seconds": round(seconds, 1),
+            "proxy_cpu_s": proxy_cpu,
+            "listener_cpu_s": listener_cpu,
+            "sender_cpu_s": sender_cpu,
+            # the machine is shared: what its other processes took meanwhile
+            "other_cpu_s": round(max(0.0, other), 2),
+            "proxy_rss_mb": [round(s.get("rss_bytes", 0) / 2**20, 1) for s in stats1],
+            "proxy_counters": [_delta(a, b) for a, b in zip(self.stats0, stats1, strict=True)],
+            "log": lab.log_events(),
+            "stats": stats1,  # not for the report: the last /stats of each proxy
+            "stats0": self.stats0,
+        }
+
+
+COUNTERS = ("received", "routed", "held", "delivered_from_hold", "dropped", "expired", "busy")
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    a, b = before.get("counters", {}), after.get("counters", {})
+    return {k: int(b.get(k, 0)) - int(a.get(k, 0)) for k in COUNTERS}

@@ -74,6 +74,21 @@ def goals(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": None if ratio is None else ratio >= THROUGHPUT_GOAL,
             }
         )
+    for kind in ("call", "cast"):
+        by = {r["listeners"]: r for r in rows if r["workload"] == kind}
+        if len(counts) > 1 and by.get(counts[0], {}).get("proxy_us_per_msg_net"):
+            net = by[counts[-1]].get("proxy_us_per_msg_net")
+            ratio = round(net / by[counts[0]]["proxy_us_per_msg_net"], 2) if net else None
+            out.append(
+                {
+                    "goal": f"(not a goal of the issue) {kind}: proxies' CPU per routed "
+                    f"message without their REGISTER load, at {counts[-1]} / at {counts[0]}",
+                    "value": ratio,
+                    "target": "about 1: routing cost does not grow with N",
+                    "met": None,
+                    "info": True,
+                }
+            )
     rss = _max_rss(doc)
     out.append(
         {
@@ -95,6 +110,10 @@ def goals(doc: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _health_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(h["phase"], h["log"]) for h in doc.get("health", [])]
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -122,12 +141,13 @@ def markdown(doc: dict[str, Any]) -> str:
         "endpoint), msgs/s = casts executed from the first send to the last execution.",
         "CPU s: used during the window (until the last cast ran) by each proxy, by all",
         "listener processes, by all senders, by the machine's other processes (it is shared);",
-        "us/msg: both proxies' CPU per routed message (their REGISTER load included).",
+        "us/msg: both proxies' CPU per routed message, with their REGISTER load and without it",
+        "(net: minus the CPU they burn idle with as many listeners, measured just before).",
         "",
         "| listeners | kind | workload | msgs/s | p50 ms | p99 ms | sent | lost | dups "
-        "| proxy RSS MB (1 / 2) | routed (1 / 2) | proxy CPU s (1 / 2) | us/msg "
+        "| proxy RSS MB (1 / 2) | routed (1 / 2) | proxy CPU s (1 / 2) | us/msg | net "
         "| listeners CPU s | senders CPU s | other CPU s | window s |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc.get("results", []):
         lines.append(
@@ -135,6 +155,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r['sent'])} | {_fmt(r['lost'])} "
             f"| {_fmt(r['dups'])} | {_fmt(r['proxy_rss_mb'])} | {_fmt(r['proxy_routed'])} "
             f"| {_fmt(r['proxy_cpu_s'])} | {_fmt(r['proxy_us_per_msg'])} "
+            f"| {_fmt(r.get('proxy_us_per_msg_net'))} "
             f"| {_fmt(r['listener_cpu_s'])} | {_fmt(r['sender_cpu_s'])} "
             f"| {_fmt(r.get('other_cpu_s'))} | {_fmt(r['seconds'])} |"
         )
@@ -166,14 +187,14 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             "The simulation's own cost while idle (all listener processes together):",
             "",
-            "| listeners | kind | processes | CPU % | RSS MB | threads |",
-            "|---:|---|---:|---:|---:|---:|",
+            "| listeners | kind | processes | CPU % | RSS MB | threads | other processes CPU % |",
+            "|---:|---|---:|---:|---:|---:|---:|",
         ]
         for idle in doc["idle"]:
             lines.append(
                 f"| {_fmt(idle['listeners'])} | {idle['kind']} | {idle['listener_processes']} "
                 f"| {_fmt(idle['listener_cpu_pct'])} | {_fmt(idle['listener_rss_mb'])} "
-                f"| {_fmt(idle['listener_threads'])} |"
+                f"| {_fmt(idle['listener_threads'])} | {_fmt(idle.get('other_cpu_pct'))} |"
             )
     c = doc.get("churn")
     if c:
@@ -181,7 +202,7 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             f"## Churn ({st['churn_pct']:g}% of the {c['kind']} listeners restart per minute, "
             f"mode {c['mode']}, {st['down_time']:g} s down, {c['cast_rate']:g} casts/s, "
-            f"{c['seconds']:g} s)",
+            f"{c['duration_s']:g} s)",
             "",
             "Counted by message id over every sender's and listener's append-only record.",
             "Sent while down: casts sent to a host between the start of its stop and the",
@@ -190,8 +211,9 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             "| restarts | casts sent | executed once | lost | duplicated | sent while down "
             "| of those executed once | their max delay s | held (1 / 2) | delivered from hold "
-            "| dropped | proxy max RSS MB | proxy CPU s |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| dropped | proxy RSS MB at the start, max | proxy CPU s | listeners / senders / "
+            "other CPU s |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         pc = c["proxy_counters"]
         lines.append(
@@ -200,8 +222,10 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_fmt(c['sent_while_down_executed_once'])} "
             f"| {_fmt(c['sent_while_down_max_delay_s'])} "
             f"| {_fmt([p['held'] for p in pc])} | {_fmt([p['delivered_from_hold'] for p in pc])} "
-            f"| {_fmt([p['dropped'] for p in pc])} | {_fmt(c['proxy_max_rss_mb'])} "
-            f"| {_fmt(c['proxy_cpu_s'])} |"
+            f"| {_fmt([p['dropped'] for p in pc])} "
+            f"| {_fmt(c['proxy_rss_start_mb'])}, max {_fmt(c['proxy_max_rss_mb'])} "
+            f"| {_fmt(c['proxy_cpu_s'])} "
+            f"| {_fmt([c['listener_cpu_s'], c['sender_cpu_s'], c['other_cpu_s']])} |"
         )
         extra = []
         if c["lost_ids"]:
@@ -219,8 +243,32 @@ def markdown(doc: dict[str, Any]) -> str:
             extra.append(f"restarts not finished at the end: {c['restarts_unfinished']}")
         extra += [f"worker error: {e}" for e in c["errors"]]
         lines += ["", *[f"- {e}" for e in extra]] if extra else []
+    health = _health_rows(doc)
+    if health:
+        lines += [
+            "",
+            "## Listener health (from the logs)",
+            "",
+            "late I/O loops: driver listeners whose I/O loop ran more than 1 s late (their",
+            "REGISTERs and ACKs wait meanwhile); released unrun: casts a driver listener gave",
+            "back because their lease ran out; timed out: listeners a proxy forgot after",
+            "peer_timeout of silence; given up: casts a sender dropped.",
+            "",
+            "| phase | late I/O loops | latest by s | released unrun | timed out (1 / 2) "
+            "| given up |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, ev in health:
+            lines.append(
+                f"| {name} | {_fmt(ev['io_loops_late'])} | {_fmt(ev['io_loop_late_max_s'])} "
+                f"| {_fmt(ev['released_unrun'])} | {_fmt(ev['proxy_listener_timeouts'])} "
+                f"| {_fmt(ev['sender_gave_up'])} |"
+            )
     lines += ["", "## Goals of the issue", ""]
     for g in doc.get("goals", []):
+        if g.get("info"):
+            lines.append(f"- {g['goal']}: {_fmt(g['value'])} ({g['target']})")
+            continue
         mark = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
         lines.append(f"- {g['goal']}: {_fmt(g['value'])} (goal {g['target']}): **{mark}**")
     if doc.get("notes"):
