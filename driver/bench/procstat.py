@@ -36,3 +36,24 @@ def machine_busy_seconds() -> float:
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
     # guest time is already counted in user time
     return (sum(ticks[:8]) - idle) / _TICKS
+
+
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds of pid's threads grouped as "libzmq" (its ZMQbg/* I/O and reaper
+    threads) and "python" (every other thread: the interpreter's)."""
+    out = {"python": 0.0, "libzmq": 0.0}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+        out["libzmq" if name.startswith("ZMQbg") else "python"] += seconds
+    return out

@@ -127,8 +127,13 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
     time.sleep(seconds)
     m = meter.finish()
     proxies = []
-    for a, b, cpu, counters in zip(
-        m.pop("stats0"), m.pop("stats"), m["proxy_cpu_s"], m["proxy_counters"], strict=True
+    for a, b, cpu, split, counters in zip(
+        m.pop("stats0"),
+        m.pop("stats"),
+        m["proxy_cpu_s"],
+        m["proxy_cpu_split_s"],
+        m["proxy_counters"],
+        strict=True,
     ):
         dt = float(b.get("uptime_seconds", 0)) - float(a.get("uptime_seconds", 0)) or seconds
         received = counters["received"] / dt
@@ -140,6 +145,8 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
                 # every client pings each proxy once per heartbeat; the rest are REGISTERs
                 "register_per_s": round(received - clients / HEARTBEAT, 1),
                 "cpu_pct": round(cpu / m["seconds"] * 100, 1),
+                "python_cpu_pct": round(split.get("python", 0) / m["seconds"] * 100, 1),
+                "libzmq_cpu_pct": round(split.get("libzmq", 0) / m["seconds"] * 100, 1),
                 "rss_mb": round(b["rss_bytes"] / 2**20, 1),
                 "listeners": int(b["peers"]["listeners"]),
             }

@@ -195,6 +195,9 @@ class Lab:
     def proxy_cpu(self) -> list[float]:
         return [(procstat.cpu_seconds(p.pid) or 0.0) if p.pid else 0.0 for p in self.proxies]
 
+    def proxy_thread_cpu(self) -> list[dict[str, float]]:
+        return [procstat.cpu_by_thread(p.pid) if p.pid else {} for p in self.proxies]
+
     def workers_cpu(self) -> float:
         """CPU seconds of the listener workers, those killed by the churn included."""
         alive = sum(procstat.cpu_seconds(w.proc.pid) or 0.0 for w in self.listeners)
@@ -265,6 +268,7 @@ class Meter:
         self.t0 = time.monotonic()
         self.stats0 = lab.proxy_stats()
         self.cpu0 = (lab.proxy_cpu(), lab.workers_cpu(), lab.senders_cpu())
+        self.threads0 = lab.proxy_thread_cpu()
         self.busy0 = procstat.machine_busy_seconds()
 
     def finish(self) -> dict[str, Any]:
@@ -278,9 +282,15 @@ class Meter:
         listener_cpu = round(workers1 - workers0, 2)
         sender_cpu = round(senders1 - senders0, 2)
         other = busy - sum(proxy_cpu) - listener_cpu - sender_cpu
+        split = [
+            {k: round(b[k] - a[k], 2) for k in a}
+            for a, b in zip(self.threads0, lab.proxy_thread_cpu(), strict=True)
+        ]
         return {
             "seconds": round(seconds, 1),
             "proxy_cpu_s": proxy_cpu,
+            # the interpreter's threads against libzmq's (I/O: CURVE, ZMTP heartbeats)
+            "proxy_cpu_split_s": split,
             "listener_cpu_s": listener_cpu,
             "sender_cpu_s": sender_cpu,
             # the machine is shared: what its other processes took meanwhile

@@ -170,8 +170,8 @@ def markdown(doc: dict[str, Any]) -> str:
             "proxies listing every listener of the topic.",
             "",
             "| listeners | kind | registered in s | proxy | received msgs/s | REGISTER/s "
-            "| CPU % idle | RSS MB |",
-            "|---:|---|---:|---|---:|---:|---:|---:|",
+            "| CPU % idle | of which Python / libzmq | RSS MB |",
+            "|---:|---|---:|---|---:|---:|---:|---:|---:|",
         ]
         regs = {(r["listeners"], r["kind"]): r for r in doc.get("registration", [])}
         for idle in doc["idle"]:
@@ -181,7 +181,9 @@ def markdown(doc: dict[str, Any]) -> str:
                     f"| {_fmt(idle['listeners'])} | {idle['kind']} | {_fmt(reg.get('seconds'))} "
                     f"| proxy{i + 1} "
                     f"| {_fmt(p['received_per_s'])} | {_fmt(p['register_per_s'])} "
-                    f"| {_fmt(p['cpu_pct'])} | {_fmt(p['rss_mb'])} |"
+                    f"| {_fmt(p['cpu_pct'])} "
+                    f"| {_fmt([p.get('python_cpu_pct'), p.get('libzmq_cpu_pct')])} "
+                    f"| {_fmt(p['rss_mb'])} |"
                 )
         lines += [
             "",
