@@ -112,6 +112,14 @@ def goals(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _split(row: dict[str, Any]) -> list[float] | None:
+    """Both proxies' CPU seconds: [interpreter threads, libzmq threads]."""
+    split = row.get("proxy_cpu_split_s")
+    if not split:
+        return None
+    return [round(sum(p.get(k, 0.0) for p in split), 2) for k in ("python", "libzmq")]
+
+
 def _health_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(h["phase"], h["log"]) for h in doc.get("health", [])]
 
@@ -141,20 +149,23 @@ def markdown(doc: dict[str, Any]) -> str:
         "endpoint), msgs/s = casts executed from the first send to the last execution.",
         "CPU s: used during the window (until the last cast ran) by each proxy, by all",
         "listener processes, by all senders, by the machine's other processes (it is shared);",
+        "Python / libzmq: both proxies' CPU s in the interpreter's threads and in libzmq's.",
         "us/msg: both proxies' CPU per routed message, with their REGISTER load and without it",
         "(net: minus the CPU they burn idle with as many listeners, measured just before).",
         "",
         "| listeners | kind | workload | msgs/s | p50 ms | p99 ms | sent | lost | dups "
-        "| proxy RSS MB (1 / 2) | routed (1 / 2) | proxy CPU s (1 / 2) | us/msg | net "
+        "| proxy RSS MB (1 / 2) | routed (1 / 2) | proxy CPU s (1 / 2) | Python / libzmq "
+        "| us/msg | net "
         "| listeners CPU s | senders CPU s | other CPU s | window s |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+        "|---:|",
     ]
     for r in doc.get("results", []):
         lines.append(
             f"| {_fmt(r['listeners'])} | {r['kind']} | {r['workload']} | {_fmt(r['msgs_per_s'])} "
             f"| {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r['sent'])} | {_fmt(r['lost'])} "
             f"| {_fmt(r['dups'])} | {_fmt(r['proxy_rss_mb'])} | {_fmt(r['proxy_routed'])} "
-            f"| {_fmt(r['proxy_cpu_s'])} | {_fmt(r['proxy_us_per_msg'])} "
+            f"| {_fmt(r['proxy_cpu_s'])} | {_fmt(_split(r))} | {_fmt(r['proxy_us_per_msg'])} "
             f"| {_fmt(r.get('proxy_us_per_msg_net'))} "
             f"| {_fmt(r['listener_cpu_s'])} | {_fmt(r['sender_cpu_s'])} "
             f"| {_fmt(r.get('other_cpu_s'))} | {_fmt(r['seconds'])} |"
