@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import collections
 import configparser
+import heapq
+import itertools
 import json
 import os
 import queue
@@ -41,7 +43,6 @@ HEARTBEAT = 1.0  # the driver's default heartbeat_interval
 # connection's handshake succeeds; a send before that is dropped by ZMQ_IMMEDIATE)
 FIRST_BEAT = 0.1
 REPLIES_KEPT = 200  # per listener, to answer a re-sent call without running it again
-POLL_MS = 50
 
 
 def load_security(config_files: list[str]) -> tuple[str, dict[str, bytes], bytes | None]:
@@ -83,6 +84,7 @@ class BareListener:
             self.socks.append(sock)
         self.answered: set[zmq.Socket] = set()  # proxies that answered a REGISTER
         self.next_beat = 0.0
+        self.scheduled = -1.0  # the beat the hub has queued for this listener
 
     def beat(self, now: float) -> None:
         for sock in self.socks:
@@ -163,6 +165,10 @@ class BareHub:
         self.by_fd: dict[int, tuple[BareListener, zmq.Socket]] = {}
         self.epoll = select.epoll()
         self.recheck: set[tuple[BareListener, zmq.Socket]] = set()
+        # each listener's next REGISTER, sent on its own: the proxies see them spread
+        # over the second as from independent services, not in bursts
+        self.beats: list[tuple[float, int, BareListener]] = []
+        self.seq = itertools.count()
         self.requests: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()  # a request wakes the hub out of epoll
         os.set_blocking(self._wake_r, False)
@@ -211,6 +217,19 @@ class BareHub:
     def _beat(self, listener: BareListener, now: float) -> None:
         listener.beat(now)
         self.recheck.update((listener, sock) for sock in listener.socks)
+        self._schedule(listener)
+
+    def _schedule(self, listener: BareListener) -> None:
+        if listener.scheduled != listener.next_beat:
+            listener.scheduled = listener.next_beat
+            heapq.heappush(self.beats, (listener.next_beat, next(self.seq), listener))
+
+    def _due_beats(self, now: float) -> None:
+        beats = self.beats
+        while beats and beats[0][0] <= now:
+            when, _seq, listener = heapq.heappop(beats)
+            if when == listener.scheduled and self.listeners.get(listener.host) is listener:
+                self._beat(listener, now)
 
     def _drain(self, listener: BareListener, sock: zmq.Socket) -> bool:
         """Read what sock has (at most a burst); True when it may have more."""
@@ -225,7 +244,7 @@ class BareHub:
         return True
 
     def _run(self) -> None:
-        next_scan = next_full = 0.0
+        next_full = 0.0
         while True:
             while True:
                 try:
@@ -234,9 +253,13 @@ class BareHub:
                     break
                 self._handle(op, host)
                 done.set()
-            timeout = 0.0 if self.recheck else max(0.0, next_scan - time.monotonic())
             if not self.by_fd:
-                timeout = -1  # nothing to do until a request comes
+                timeout = -1.0  # nothing to do until a request comes
+            elif self.recheck:
+                timeout = 0.0
+            else:
+                first = self.beats[0][0] if self.beats else time.monotonic() + 1.0
+                timeout = min(1.0, max(0.0, first - time.monotonic()))
             events = self.epoll.poll(timeout)
             ready = {self.by_fd[fd] for fd, _ev in events if fd in self.by_fd}
             if any(fd == self._wake_r for fd, _ev in events):
@@ -250,12 +273,9 @@ class BareHub:
             for listener, sock in ready:
                 if self._drain(listener, sock):
                     self.recheck.add((listener, sock))  # the rest in the next turn
+                self._schedule(listener)  # a PONG may have moved its next beat
             now = time.monotonic()
-            if now >= next_scan:
-                next_scan = now + POLL_MS / 1000
-                for listener in self.listeners.values():
-                    if now >= listener.next_beat:
-                        self._beat(listener, now)
+            self._due_beats(now)
             if now >= next_full:  # a safety net: every socket once a second
                 next_full = now + 1.0
                 self.recheck.update(self.by_fd.values())
