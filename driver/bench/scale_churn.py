@@ -29,6 +29,7 @@ from scale_sender import host_name
 
 PHASE = "churn"
 POLL = 1.0  # s between looks at the workers' restart events and the proxies' RSS
+RSS_EVERY = 30.0  # s between the proxies' RSS samples kept for the report
 
 
 @dataclass
@@ -54,6 +55,7 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     restarting: dict[str, float] = {}  # host -> when its restart was asked for
     down: list[tuple[str, float, float]] = []  # (host, t_down, t_up)
     max_rss = [0, 0]
+    rss_series: list[list[float]] = []  # [s since the start, MB proxy1, MB proxy2] every 30 s
     errors: list[str] = []
     cmd = {
         "op": "run",
@@ -78,8 +80,12 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                 restarting.pop(event["host"], None)
                 down.append((event["host"], event["down"], event["up"]))
             errors.extend(e for e in stats["errors"] if e not in errors)
-        for i, stats in enumerate(lab.proxy_stats()):
-            max_rss[i] = max(max_rss[i], int(stats.get("rss_bytes", 0)))
+        rss = [int(stats.get("rss_bytes", 0)) for stats in lab.proxy_stats()]
+        for i, value in enumerate(rss):
+            max_rss[i] = max(max_rss[i], value)
+        at = time.monotonic() - start
+        if not rss_series or at - rss_series[-1][0] >= RSS_EVERY:
+            rss_series.append([round(at), *(round(v / 2**20, 1) for v in rss)])
 
     def kill(i: int) -> int:
         hosts = lab.hosts_of(i)
@@ -162,6 +168,7 @@ def run(lab: Lab, st: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         errors=errors[:10],
         proxy_rss_start_mb=rss_start,
         proxy_max_rss_mb=[round(r / 2**20, 1) for r in max_rss],
+        proxy_rss_series=rss_series,
     )
     out.update(m)  # CPU seconds, counters, RSS at the end, what the logs said
     return out

@@ -241,6 +241,11 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_fmt([c['listener_cpu_s'], c['sender_cpu_s'], c['other_cpu_s']])} |"
         )
         extra = []
+        if c.get("proxy_rss_series"):
+            extra.append(
+                "proxy RSS MB during the churn (s: proxy1 / proxy2): "
+                + ", ".join(f"{t}: {a:g} / {b:g}" for t, a, b in c["proxy_rss_series"])
+            )
         if c["lost_ids"]:
             extra.append(f"lost ids (first 20): {', '.join(c['lost_ids'])}")
         if c["duplicated_ids"]:
