@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -320,8 +321,16 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
         log(f"  {scale_report.churn_line(doc['churn'])}")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM stop everything this run started (a shell's background job
+    # inherits SIGINT ignored; the default SIGTERM would orphan the processes)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     started = datetime.datetime.now(datetime.UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(tempfile.mkdtemp(prefix=f"scale-{stamp}-"))
@@ -361,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         measure(lab, args, doc)
         complete = True
-    except KeyboardInterrupt:
-        log("interrupted")
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc or 'SIGINT'})")
     finally:
         log("stopping senders, listener workers and proxies")
         lab.close()

@@ -175,7 +175,9 @@ class Lab:
             except (WorkerError, OSError) as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(self.senders))]
+        threads = [
+            threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(self.senders))
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
