@@ -218,9 +218,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{c['duration_s']:g} s)",
             "",
             "Counted by message id over every sender's and listener's append-only record.",
-            "Sent while down: casts sent to a host between the start of its stop and the",
-            "return of its new server's start(); held by a proxy, they must run after it",
-            "registers again.",
+            "Sent while down: casts sent to a host between the start of its stop and its start",
+            "again (a new routing id); held by a proxy, they must run after it registers.",
             "",
             "| restarts | casts sent | executed once | lost | duplicated | sent while down "
             "| of those executed once | their max delay s | held (1 / 2) | delivered from hold "
