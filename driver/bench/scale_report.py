@@ -150,8 +150,10 @@ def markdown(doc: dict[str, Any]) -> str:
         "CPU s: used during the window (until the last cast ran) by each proxy, by all",
         "listener processes, by all senders, by the machine's other processes (it is shared);",
         "Python / libzmq: both proxies' CPU s in the interpreter's threads and in libzmq's.",
-        "us/msg: both proxies' CPU per routed message, with their REGISTER load and without it",
-        "(net: minus the CPU they burn idle with as many listeners, measured just before).",
+        "us/msg: both proxies' CPU per routed message, with their REGISTER load (an upper",
+        "bound of what routing costs) and net of it (minus the CPU they burn idle with as many",
+        "listeners, measured just before: a lower bound, a busy proxy handles REGISTERs in",
+        "bursts, more cheaply than an idle one).",
         "",
         "| listeners | kind | workload | msgs/s | p50 ms | p99 ms | sent | lost | dups "
         "| proxy RSS MB (1 / 2) | routed (1 / 2) | proxy CPU s (1 / 2) | Python / libzmq "
