@@ -56,8 +56,7 @@ def main() -> int:
     finally:
         server.kill()
         transport.cleanup()
-        for proxy in proxies:
-            proxy.stop()
+        _lab.stop(proxies)
     lost = "while-frozen" not in ran  # peer_server.py records "host-1 VALUE"
     print("LOST: the cast sent while the server was frozen never ran" if lost else "ok")
     return 1 if lost else 0

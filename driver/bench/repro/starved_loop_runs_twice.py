@@ -51,8 +51,7 @@ def main() -> int:
     finally:
         server.kill()
         transport.cleanup()
-        for proxy in proxies:
-            proxy.stop()
+        _lab.stop(proxies)
     twice = ran.count("M") > 1
     print("DUPLICATE: the cast ran twice" if twice else "ok")
     return 1 if twice else 0
