@@ -1,6 +1,10 @@
 """The zmq side of the bench: CURVE keys made with oslo-messaging-zmq-keygen,
 config files for the proxy and for the oslo.messaging workers, one proxy
-process on 127.0.0.1 (free ports), stopped afterwards."""
+process on 127.0.0.1 (free ports), stopped afterwards.
+
+Several proxies of one deployment share the keys of the first one
+(``keys_from``), as the proxies of a real deployment share one server key pair
+and one allowed_clients set."""
 
 from __future__ import annotations
 
@@ -35,14 +39,28 @@ class ZmqProxy:
     """One proxy plus the option files its peers need (context manager)."""
 
     def __init__(
-        self, curve: bool, log_dir: Path, name: str = "", client_options: list[str] = ()
+        self,
+        curve: bool,
+        log_dir: Path,
+        name: str = "",
+        keys_from: ZmqProxy | None = None,
+        proxy_options: dict[str, str] | None = None,
+        client_options: list[str] = (),
     ) -> None:
+        """keys_from: another (started) proxy whose CURVE keys and allowed clients this
+        one uses; proxy_options: extra [zmq_proxy] settings (e.g. hold_ttl), also from
+        BENCH_PROXY_OPTIONS="a=1,b=2" (tuning runs); client_options: "option = value"
+        lines for the peers' [oslo_messaging_zmq]."""
         self.curve = curve
-        self.client_options = list(client_options)  # "option = value" lines for the peers
-        extra = os.environ.get("BENCH_PROXY_OPTIONS", "")  # "a=1,b=2": tuning experiments
-        self.proxy_options = [o.replace("=", " = ", 1) for o in extra.split(",") if o]
+        self.client_options = list(client_options)
         self.name = name or ("zmq-curve" if curve else "zmq-plain")
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
+        self._keys_from = keys_from
+        self._proxy_options = dict(proxy_options or {})
+        for option in os.environ.get("BENCH_PROXY_OPTIONS", "").split(","):
+            if "=" in option:
+                key, value = option.split("=", 1)
+                self._proxy_options[key.strip()] = value.strip()
         self.port = free_port()
         self.health_port = free_port()
         self.log_path = log_dir / f"{self.name}-proxy.log"
@@ -53,6 +71,10 @@ class ZmqProxy:
     @property
     def url(self) -> str:
         return f"zmq://{LOOPBACK}:{self.port}/"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def worker_args(self) -> list[str]:
@@ -74,14 +96,17 @@ class ZmqProxy:
             f"health_address = {LOOPBACK}",
             f"health_port = {self.health_port}",
             f"security_mode = {mode}",
-        ] + self.proxy_options
+        ]
+        proxy += [f"{key} = {value}" for key, value in self._proxy_options.items()]
         client = ["[oslo_messaging_zmq]", f"security_mode = {mode}"]
         if self.curve:
-            keys, clients = self.tmp / "keys", self.tmp / "clients"
-            self._keygen(keys, "proxy")
-            self._keygen(keys, "bench")
-            clients.mkdir()
-            shutil.copy(keys / "bench.key", clients / "bench.key")
+            home = self._keys_from.tmp if self._keys_from is not None else self.tmp
+            keys, clients = home / "keys", home / "clients"
+            if self._keys_from is None:
+                self._keygen(keys, "proxy")
+                self._keygen(keys, "bench")
+                clients.mkdir()
+                shutil.copy(keys / "bench.key", clients / "bench.key")
             proxy += [
                 f"server_secret_key_file = {keys / 'proxy.key_secret'}",
                 f"allowed_clients = {clients}",
@@ -106,11 +131,6 @@ class ZmqProxy:
         if not wait_for_port(self.health_port, 30) and not wait_for_port(self.port, 5):
             self.stop()
             raise RuntimeError(f"{self.name} proxy did not start; see {self.log_path}")
-
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
 
     def metrics(self) -> dict[str, Any] | str:
         """The proxy's counters from its JSON endpoint /stats (best effort)."""
