@@ -129,7 +129,7 @@ def _bring_up(
             log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
             options = [o.replace("=", " = ", 1) for o in st.zmq_options]
             proxy = mine.enter_context(
-                zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir, "", options)
+                zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir, client_options=options)
             )
             proxies[name] = proxy
             worker_args = proxy.worker_args
