@@ -677,7 +677,7 @@ def markdown(doc: dict[str, Any]) -> str:
             )
         lines += [
             "",
-            f"Goals (issue 3), judged on {GOALS_ON}: calls/s with 8 clients >= 4x RabbitMQ, "
+            f"Goals (issue 13), judged on {GOALS_ON}: calls/s with 8 clients >= 4x RabbitMQ, "
             "casts/s >= 3x.",
         ]
     if any(a["suspect_rounds"] for a in doc["results"]):
