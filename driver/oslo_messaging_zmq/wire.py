@@ -185,7 +185,7 @@ def decode(frames: list[bytes]) -> tuple[bytes, dict[str, Any], bytes | None]:
         header = _unpackb(frame[_PREFIX_LEN:end])
     except Exception as exc:  # msgpack raises many different types
         raise WireError("undecodable header: %s" % type(exc).__name__) from None
-    if type(header) is not dict:
+    if not isinstance(header, dict):
         raise WireError("header is not a map")
     return mtype, header, (frame[end:] or None)
 
