@@ -26,7 +26,10 @@ in links.LinkSettings):
 ``retry`` it waits until the message reached a listener or a proxy's hold,
 and raises MessageDeliveryFailure when the attempts run out.  At most
 ``max_inflight`` casts and notifications are unsettled; beyond that ``cast()``
-blocks (back-pressure).
+blocks (back-pressure).  A batching notification listener acknowledges a batch
+after processing it, so its ACKs carry its batch_size and widen the window by
+it: otherwise a window below the batch size would make every batch wait for
+batch_timeout.
 """
 
 from __future__ import annotations
@@ -57,7 +60,34 @@ TICK = 0.1  # s between scans of the in-flight table
 DOWN_GRACE = 0.3
 BUSY_BACKOFF = 0.2  # s before a message refused with "busy" is sent again
 SEQ_TARGETS = 4096  # per-target sequence counters kept (least recently used dropped)
+BATCH_WINDOW_MAX = 1024  # the widest window a batching listener's batch_size opens
 _NEVER = float("inf")
+
+
+class _Window:
+    """The in-flight window: acquire before sending, release when settled.
+
+    Its size only grows (widen), by releasing the extra permits."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._permits = threading.Semaphore(size)
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        self._permits.acquire()
+
+    def release(self) -> None:
+        self._permits.release()
+
+    def widen(self, size: int) -> None:
+        with self._lock:
+            extra = size - self.size
+            if extra <= 0:
+                return
+            self.size = size
+        for _unused in range(extra):
+            self._permits.release()
 
 
 @dataclass
@@ -95,7 +125,8 @@ class Sender:
         self._default_retries = default_retries
         self._waiters: dict = {}
         self._inflight: dict[str, _Pending] = {}
-        self._window = threading.BoundedSemaphore(max_inflight)
+        self._max_inflight = max_inflight
+        self._window = _Window(max_inflight)
         self._seqs: dict[tuple, int] = {}
         self._seq_lock = threading.Lock()
         self.links = ProxyLinks(
@@ -333,6 +364,9 @@ class Sender:
                 waiter.put(("reply", header, body))
 
     def _on_ack(self, header: dict) -> None:
+        batch = header.get(wire.F_BATCH)
+        if isinstance(batch, int) and not isinstance(batch, bool) and batch > 1:
+            self._widen_for_batch(batch)
         state = header.get(wire.F_STATE)
         by = header.get(wire.F_BY)
         if state == wire.WAITING:
@@ -367,6 +401,14 @@ class Sender:
         listeners.add(by)
         if len(listeners) >= copies:
             self._settled(msg_id, pending)
+
+    def _widen_for_batch(self, batch: int) -> None:
+        """A listener collects batch messages before it acknowledges any: let that
+        many more be in flight, so its batches fill without waiting for batch_timeout."""
+        size = min(self._max_inflight + batch, max(self._max_inflight, BATCH_WINDOW_MAX))
+        if size > self._window.size:
+            LOG.debug("zmq: a listener batches %d messages: in-flight window %d", batch, size)
+            self._window.widen(size)
 
     def _on_status(self, header: dict) -> None:
         msg_id = header.get(wire.F_ID)

@@ -190,7 +190,7 @@ class ZmqDriver(base.BaseDriver):
         body = jsonutils.dump_as_bytes({wire.B_CONTEXT: ctxt, wire.B_MESSAGE: message})
         self._get_sender().cast(header, body, retry)
 
-    def _listen(self, targets, notifications: bool) -> ZmqListener:
+    def _listen(self, targets, notifications: bool, batch_size: int = 1) -> ZmqListener:
         listener = ZmqListener(
             self._loop(),
             self._endpoints,
@@ -199,6 +199,7 @@ class ZmqDriver(base.BaseDriver):
             targets,
             self._new_dedup(),
             notifications,
+            batch_size,
         )
         with self._lock:
             self._listeners.append(listener)
@@ -215,7 +216,7 @@ class ZmqDriver(base.BaseDriver):
         for target, priority in targets_and_priorities:
             topic = "%s.%s" % (target.topic, priority)
             targets.append((wire.NOTIFY, self._exchange(target), topic, pool or ""))
-        listener = self._listen(targets, notifications=True)
+        listener = self._listen(targets, notifications=True, batch_size=batch_size or 1)
         return base.PollStyleListenerAdapter(listener, batch_size, batch_timeout)
 
     def cleanup(self):

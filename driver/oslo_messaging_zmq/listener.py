@@ -43,6 +43,7 @@ REPLY_CACHE_ENTRIES = 2000  # replies kept to answer a re-sent call
 REPLY_CACHE_BYTES = 32 * 1024 * 1024
 REPLAY_BYTES = 16 * 1024 * 1024  # acks/replies kept per proxy for replay
 WAITING_IDS_PER_ACK = 512
+BATCH_SENDERS_TOLD = 10000  # senders remembered as told the batch size (then forgotten at once)
 # after the process was frozen for longer than the lease, casts read from the
 # sockets during this many seconds are released instead of run (see _on_message)
 THAW_QUARANTINE = 1.0
@@ -178,6 +179,7 @@ class ZmqListener(base.PollStyleListener):
         targets: list[tuple[str, str, str, str]],
         dedup: Deduplicator,
         notifications: bool,
+        batch_size: int = 1,
     ) -> None:
         super().__init__()
         self._io = io
@@ -185,6 +187,10 @@ class ZmqListener(base.PollStyleListener):
         self._targets = [list(t) for t in targets]
         self._dedup = dedup
         self._notifications = notifications
+        # a batching listener acknowledges after the batch is processed: its ACKs
+        # tell senders the batch size, which widens their in-flight window
+        self._batch = batch_size if notifications and batch_size > 1 else 0
+        self._batch_told: set[str] = set()  # senders told the batch size already
         self._incoming = make_queue()
         self._waiting: dict[str, _Waiting] = {}
         # a worker's "taken" and the loop's expiry decide a waiting message's fate
@@ -244,7 +250,19 @@ class ZmqListener(base.PollStyleListener):
                 return
             incoming.wait_state = _Waiting(idx, sender, attempt, copies, now)
             self._waiting[msg_id] = incoming.wait_state
+            if self._batch and sender not in self._batch_told:
+                self._tell_batch(idx, msg_id, sender)
         self._incoming.put(incoming)
+
+    def _tell_batch(self, idx: int, msg_id: str, sender: str) -> None:
+        """A new sender's first message waits for a batch: say so now, with the batch
+        size, not at the next waiting report (the sender's window may be smaller)."""
+        if len(self._batch_told) >= BATCH_SENDERS_TOLD:
+            self._batch_told.clear()
+        self._batch_told.add(sender)
+        header = {wire.F_ID: msg_id, wire.F_TO: sender, wire.F_STATE: wire.WAITING}
+        header[wire.F_BATCH] = self._batch
+        self._send_tracked(wire.encode(wire.ACK, header), idx)
 
     def _just_thawed(self, now: float) -> bool:
         """True right after this process was frozen longer than its lease."""
@@ -277,6 +295,8 @@ class ZmqListener(base.PollStyleListener):
             header[wire.F_TRY] = attempt
         if copies is not None:
             header[wire.F_COPIES] = copies
+        if self._batch:
+            header[wire.F_BATCH] = self._batch
         self._send_tracked(wire.encode(wire.ACK, header), idx)
 
     def _report_waiting(self) -> None:
@@ -299,6 +319,8 @@ class ZmqListener(base.PollStyleListener):
                 chunk = ids[start : start + WAITING_IDS_PER_ACK]
                 header = {wire.F_ID: chunk[0], wire.F_IDS: chunk, wire.F_TO: sender}
                 header[wire.F_STATE] = wire.WAITING
+                if self._batch:
+                    header[wire.F_BATCH] = self._batch
                 via = self._send_tracked(wire.encode(wire.ACK, header), idx)
                 if via is not None:
                     for msg_id in chunk:

@@ -486,7 +486,7 @@ class Proxy:
             out[wire.F_BY] = ident.hex()
             if ids is not None:
                 out[wire.F_IDS] = ids
-            for key in (wire.F_TRY, wire.F_COPIES):
+            for key in (wire.F_TRY, wire.F_COPIES, wire.F_BATCH):
                 value = header.get(key)
                 if isinstance(value, int) and not isinstance(value, bool):
                     out[key] = value

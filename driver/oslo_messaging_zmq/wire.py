@@ -114,6 +114,7 @@ F_COPIES = "copies"
 F_TRY = "try"
 F_TARGETS = "targets"
 F_IDS = "ids"
+F_BATCH = "batch"  # in ACKs of a batching notification listener: its batch_size
 
 B_CONTEXT = "ctxt"
 B_MESSAGE = "msg"

@@ -225,6 +225,45 @@ def test_notifications_pools_priorities_and_batches(url, transports):
         _stop(*listeners)
 
 
+def test_batch_listener_widens_a_smaller_sender_window(url, transports):
+    """A batching listener acknowledges a batch after processing it, so a sender
+    window below its batch_size would cut every batch at batch_timeout; its ACKs
+    carry the batch size and the sender lets that many more be in flight."""
+    topic = "nb-" + uuid.uuid4().hex
+    sizes: queue.Queue = queue.Queue()
+
+    class BatchHandler:
+        def info(self, messages):
+            sizes.put(len(messages))
+
+    listener = oslo_messaging.get_batch_notification_listener(
+        transports(url, notification=True),
+        [oslo_messaging.Target(topic=topic)],
+        [BatchHandler()],
+        executor="threading",
+        batch_size=100,
+        batch_timeout=3,
+    )
+    listener.start()
+    try:
+        notifier = oslo_messaging.Notifier(
+            transports(url + "&max_inflight=20", notification=True),
+            "test.host",
+            driver="messaging",
+            topics=[topic],
+        )
+        for i in range(205):
+            notifier.info({}, "ev", {"i": i})
+        # full batches: a window of 20 would cut each at batch_timeout, at 20
+        assert [sizes.get(timeout=20), sizes.get(timeout=20), sizes.get(timeout=20)] == [
+            100,
+            100,
+            5,
+        ]
+    finally:
+        _stop(listener)
+
+
 def test_cast_backpressure_bounds_the_backlog(url, transports):
     """Slow servers: a cast is acknowledged when a worker takes it, so the sender's
     in-flight window blocks casts instead of queueing without bound; the listener's

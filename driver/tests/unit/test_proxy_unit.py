@@ -172,11 +172,13 @@ def test_notification_for_a_pool_gone_is_held_for_it(prx):
 
 def test_ack_relay_names_the_listener_and_keeps_batch_ids(prx):
     ack = {wire.F_ID: "a", wire.F_TO: b"client".hex(), wire.F_STATE: wire.WAITING}
-    ack.update({wire.F_IDS: ["a", "b"], wire.F_BY: "forged", wire.F_TRY: 3})
+    ack.update({wire.F_IDS: ["a", "b"], wire.F_BY: "forged", wire.F_TRY: 3, wire.F_BATCH: 50})
+    ack["extra"] = "dropped"
     prx.handle([b"srv", *wire.encode(wire.ACK, ack)])
     (relayed,) = prx.to(b"client", wire.ACK)
     assert relayed[wire.F_BY] == b"srv".hex()
     assert relayed[wire.F_IDS] == ["a", "b"] and relayed[wire.F_TRY] == 3
+    assert relayed[wire.F_BATCH] == 50 and "extra" not in relayed
     bad = dict(ack, **{wire.F_STATE: "eaten"})
     prx.handle([b"srv", *wire.encode(wire.ACK, bad)])
     assert prx.counters.total["malformed"] == 1
