@@ -193,7 +193,7 @@ class Sender:
             pending.delivered = threading.Event()
         if pending.delivered is None and self._io.green:
             pending.sent = threading.Event()
-        self._io.call_soon(self._submit, msg_id, pending)
+        self._io.run_now(self._submit, msg_id, pending)
         if pending.delivered is None:
             if pending.sent is not None:
                 # A green I/O loop runs only while some green thread waits. A WSGI worker
@@ -238,7 +238,7 @@ class Sender:
                     "(%s)" % (msg_id, self.links.failure_reason())
                 )
             pending = _Pending(header, body, True, self._attempts(retry))
-            self._io.call_soon(self._submit, msg_id, pending)
+            self._io.run_now(self._submit, msg_id, pending)
             result = self._wait_reply(msg_id, replies, deadline, monitor_timeout, header)
             answered = True
             return result

@@ -1,14 +1,21 @@
 """One I/O thread per transport that owns every ZeroMQ socket of it.
 
-libzmq sockets are not thread-safe, so no other thread touches them: callers
-queue closures with :meth:`IOLoop.call_soon` and the loop runs them.  The loop
+libzmq sockets are not thread-safe, so only one thread at a time touches them:
+callers queue closures with :meth:`IOLoop.call_soon` and the loop runs them.  The loop
 waits with ``select.select`` on the sockets' ZMQ_FD plus a wake-up pipe and
 only uses non-blocking socket calls.  Without eventlet it is a plain OS
 thread waiting in ``poll(2)`` (no FD_SETSIZE limit: services with thousands of
-open files have descriptors above 1024).  Under eventlet monkey-patching
-``threading.Thread`` is a green thread, the wait is eventlet's green
-``select`` (served by the hub's epoll, no limit either) and a busy loop yields
-to the hub after every round, so other green threads keep running.
+open files have descriptors above 1024).
+
+:meth:`IOLoop.run_now` saves the loop's wake-up (a context switch per message,
+the larger part of a round trip's cost on a small VM): while the loop waits
+with nothing queued, the caller runs the closure itself, holding the lock the
+loop holds for every turn, so it still runs alone, as if in the loop.
+
+Under eventlet monkey-patching ``threading.Thread`` is a green thread, the
+wait is eventlet's green ``select`` (served by the hub's epoll, no limit
+either) and a busy loop yields to the hub after every round, so other green
+threads keep running.
 """
 
 from __future__ import annotations
@@ -83,6 +90,11 @@ class IOLoop:
         self._running = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # held by the loop for each turn and released while it waits: whoever holds
+        # it may touch the sockets (run_now)
+        self._turn = threading.Lock()
+        self._parked = False  # the loop waits for its descriptors (under _turn)
+        self._parked_until = 0.0  # when that wait ends by itself
         # Under eventlet the loop is a green thread: it runs only while the caller's green
         # thread waits on something.
         self.green = _eventlet_patched("thread")
@@ -126,6 +138,43 @@ class IOLoop:
     # -- scheduling (thread-safe) ---------------------------------------
     def call_soon(self, fn: Callable, *args) -> None:
         self._cmds.append((fn, args))
+        self._wake()
+
+    def run_now(self, fn: Callable, *args) -> None:
+        """Run fn(*args) now in the caller's thread if the loop is waiting with
+        nothing queued (it may not run in the loop's thread: the loop is then blocked
+        on the turn lock), else queue it like call_soon (same order as before)."""
+        if self._turn.acquire(False):
+            try:
+                if self._parked and self._running and not self._cmds:
+                    try:
+                        fn(*args)
+                    except Exception:
+                        LOG.exception("zmq I/O command failed")
+                    if self._needs_turn():
+                        self._wake()
+                    return
+            finally:
+                self._turn.release()
+        self.call_soon(fn, *args)
+
+    def _needs_turn(self) -> bool:
+        """After run_now: does the waiting loop have to look again? A send may have
+        consumed the ZMQ_FD edge of a message that arrived meanwhile, fn may have
+        added a socket or a timer due before the loop's wait ends."""
+        if self._fd_list is None:
+            return True
+        if self._timers and self._timers[0][0] < self._parked_until:
+            return True
+        for sock in self._sockets:
+            try:
+                if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    return True
+            except zmq.ZMQError:
+                return True
+        return False
+
+    def _wake(self) -> None:
         if not self._signaled:
             self._signaled = True
             try:
@@ -212,14 +261,14 @@ class IOLoop:
             self._fd_list = fds
         return fds
 
-    def _waiter(self) -> Callable[[float], None]:
-        """wait(seconds) until a descriptor is readable."""
+    def _waiter(self) -> Callable[[list[int], float], None]:
+        """wait(fds, seconds) until a descriptor is readable."""
         if _eventlet_patched("select"):
             green_select = select.select
 
-            def wait_green(timeout: float) -> None:
+            def wait_green(current: list[int], timeout: float) -> None:
                 try:
-                    green_select(self._fds(), [], [], timeout)
+                    green_select(current, [], [], timeout)
                 except (OSError, ValueError):
                     time.sleep(0.01)
 
@@ -228,8 +277,7 @@ class IOLoop:
         registered: set[int] = set()
         last: list[list[int] | None] = [None]
 
-        def wait_poll(timeout: float) -> None:
-            current = self._fds()
+        def wait_poll(current: list[int], timeout: float) -> None:
             if current is not last[0]:
                 fds = set(current)
                 for fd in registered - fds:
@@ -254,6 +302,7 @@ class IOLoop:
 
             yield_to_hub = eventlet.sleep
         previous, allowed = time.monotonic(), 0.0
+        self._turn.acquire()
         try:
             while self._running:
                 now = time.monotonic()
@@ -270,13 +319,26 @@ class IOLoop:
                 busy = self._read_sockets()
                 if busy or self._cmds or not self._running:
                     if yield_to_hub is not None:
-                        yield_to_hub(0)
+                        self._turn.release()
+                        try:
+                            yield_to_hub(0)
+                        finally:
+                            self._turn.acquire()
                     continue
                 if wait is None or wait > 1.0:
                     wait = 1.0
                 allowed = wait
-                wait_for_fds(wait)
+                fds = self._fds()
+                self._parked_until = time.monotonic() + wait
+                self._parked = True
+                self._turn.release()
+                try:
+                    wait_for_fds(fds, wait)
+                finally:
+                    self._turn.acquire()
+                    self._parked = False
         finally:
+            self._running = False
             for sock in list(self._sockets):
                 self.remove_socket(sock)
             for fd in (self._rfd, self._wfd):
@@ -284,4 +346,5 @@ class IOLoop:
                     os.close(fd)
                 except OSError:
                     pass
+            self._turn.release()
             self.context.term()

@@ -353,7 +353,7 @@ class ZmqListener(base.PollStyleListener):
             if waiting.expired:
                 return False
             waiting.taken = True
-        self._io.call_soon(self._settle, msg_id, waiting, wire.TAKEN)
+        self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
         return True
 
     def release(self, msg_id: str, waiting: _Waiting) -> None:
@@ -401,7 +401,7 @@ class ZmqListener(base.PollStyleListener):
         return RpcIncoming(self, ctxt, message, msg_id, reply_to, idx, monitor)
 
     def send_reply(self, frames: list[bytes], proxy: int, msg_id: str | None = None) -> None:
-        self._io.call_soon(self._send_reply, frames, proxy, 0, msg_id)
+        self._io.run_now(self._send_reply, frames, proxy, 0, msg_id)
 
     def _send_reply(self, frames: list[bytes], proxy: int, attempt: int, msg_id=None) -> None:
         if msg_id is not None and attempt == 0:

@@ -1,0 +1,81 @@
+"""IOLoop.run_now: the caller runs a closure itself only while the loop waits idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import zmq
+
+from oslo_messaging_zmq.ioloop import IOLoop
+
+
+def _until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+@pytest.fixture
+def io():
+    loop = IOLoop("test-io")
+    loop.start()
+    yield loop
+    loop.stop()
+
+
+def test_runs_in_the_callers_thread_while_the_loop_waits(io):
+    assert _until(lambda: io._parked)
+    ran = []
+    io.run_now(lambda: ran.append(threading.current_thread()))
+    assert ran == [threading.current_thread()]
+
+
+def test_queued_behind_pending_commands_in_order(io):
+    release = threading.Event()
+    order = []
+    io.call_soon(lambda: (release.wait(5), order.append("first")))
+    assert _until(lambda: not io._parked and not io._cmds)  # the loop runs "first"
+    io.run_now(lambda: order.append(("second", threading.current_thread().name)))
+    assert order == []  # not run by this thread while the loop is busy
+    release.set()
+    assert _until(lambda: len(order) == 2)
+    assert order == ["first", ("second", "test-io")]
+
+
+def test_a_timer_added_by_the_caller_runs(io):
+    assert _until(lambda: io._parked)
+    fired = threading.Event()
+    io.run_now(io.call_later, 0.0, fired.set)
+    assert fired.wait(5)
+
+
+def test_what_makes_the_waiting_loop_look_again():
+    io = IOLoop("unstarted")
+    peer = io.context.socket(zmq.PAIR)
+    mine = io.context.socket(zmq.PAIR)
+    try:
+        peer.bind("inproc://run-now")
+        mine.connect("inproc://run-now")
+        io._sockets[mine] = lambda frames: None
+        io._fds()
+        io._parked_until = time.monotonic() + 1.0
+        assert not io._needs_turn()
+        peer.send(b"x")
+        assert _until(lambda: mine.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+        assert io._needs_turn()
+        mine.recv()
+        assert not io._needs_turn()
+        io.call_later(0.5, lambda: None)  # due before the loop's wait ends
+        assert io._needs_turn()
+        io._timers.clear()
+        io._fd_list = None  # a socket added or removed: the loop must rebuild its set
+        assert io._needs_turn()
+    finally:
+        peer.close(0)
+        mine.close(0)
+        io.context.term()
