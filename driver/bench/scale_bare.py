@@ -4,7 +4,9 @@ per thread: the cheap listener kind of the scale simulation.
 Each listener has its own routing id (``s`` + uuid4, as the driver's) and one
 DEALER per proxy with the driver's socket options and CURVE keys; it sends a
 full REGISTER of its one target ``(r, nova, compute, host-NNNN)`` to every
-proxy at once and every heartbeat (1 s), answers every DELIVER it wants acked
+proxy at once and every heartbeat (1 s) — except, as the driver, to a proxy it
+exchanged messages with both ways since the last heartbeat (at least every
+PING_REFRESH heartbeats all the same) — answers every DELIVER it wants acked
 with an end-to-end ACK "taken" through the proxy it came from *before* running
 it (as oslo.messaging's RPC server acknowledges before dispatching), answers a
 call with a REPLY, de-duplicates by message id (the driver's Deduplicator; a
@@ -37,6 +39,7 @@ import zmq
 
 from oslo_messaging_zmq import security, wire
 from oslo_messaging_zmq.dedup import Deduplicator
+from oslo_messaging_zmq.links import PING_REFRESH
 
 HEARTBEAT = 1.0  # the driver's default heartbeat_interval
 # until a proxy answered, REGISTER again this often (the driver sends it when the
@@ -83,11 +86,20 @@ class BareListener:
             sock.connect(endpoint)
             self.socks.append(sock)
         self.answered: set[zmq.Socket] = set()  # proxies that answered a REGISTER
+        # per socket: last DELIVER received, last answer sent, last REGISTER sent
+        self.heard = dict.fromkeys(self.socks, 0.0)
+        self.told = dict.fromkeys(self.socks, 0.0)
+        self.pinged = dict.fromkeys(self.socks, 0.0)
         self.next_beat = 0.0
         self.scheduled = -1.0  # the beat the hub has queued for this listener
 
     def beat(self, now: float) -> None:
+        since = now - HEARTBEAT
         for sock in self.socks:
+            carried = self.heard[sock] > since and self.told[sock] > since
+            if carried and now - self.pinged[sock] < PING_REFRESH * HEARTBEAT:
+                continue  # the driver's links.ProxyLinks._carried
+            self.pinged[sock] = now
             _send(sock, self.register)
         waiting = len(self.answered) < len(self.socks)
         self.next_beat = now + (FIRST_BEAT if waiting else HEARTBEAT)
@@ -108,6 +120,7 @@ class BareListener:
         msg_id, sender = header.get(wire.F_ID), header.get(wire.F_FROM)
         if not isinstance(msg_id, str) or not isinstance(sender, str):
             return
+        self.heard[sock] = self.told[sock] = time.monotonic()  # it is answered below
         if header.get(wire.F_ACK):
             ack = {wire.F_ID: msg_id, wire.F_TO: sender, wire.F_STATE: wire.TAKEN}
             for key in (wire.F_TRY, wire.F_COPIES):

@@ -39,6 +39,11 @@ _REFUSAL_RETRY_MAX = 10.0
 
 # first re-ping after a handshake, doubling while the proxy does not answer
 _FIRST_PING_RETRY = 0.002
+# A link that carried messages both ways within the last heartbeat_interval skips
+# its ping (REGISTER or HELLO): the proxy counts the peer's messages as liveness
+# and the peer counts the proxy's. It still pings every PING_REFRESH heartbeats
+# (a REGISTER re-checks a listener's permissions on the proxy).
+PING_REFRESH = 10
 
 _CONNECTION_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT})
 
@@ -134,6 +139,11 @@ class ProxyLinks:
         self._socks: list[zmq.Socket | None] = [None] * len(endpoints)
         self._monitors: dict[zmq.Socket, int] = {}
         self.last_pong = [0.0] * len(endpoints)
+        # last message (not a ping or a pong) sent to / received from each proxy,
+        # and last ping sent to it
+        self._traffic_out = [0.0] * len(endpoints)
+        self._traffic_in = [0.0] * len(endpoints)
+        self._pinged = [0.0] * len(endpoints)
         self._was_live = [False] * len(endpoints)
         self.errors: list[str | None] = [None] * len(endpoints)
         self._live = threading.Event()
@@ -180,6 +190,12 @@ class ProxyLinks:
 
     # -- loop context ----------------------------------------------------
     def send(self, idx: int, frames: list[bytes]) -> bool:
+        if self._send_raw(idx, frames):
+            self._traffic_out[idx] = time.monotonic()
+            return True
+        return False
+
+    def _send_raw(self, idx: int, frames: list[bytes]) -> bool:
         sock = self._socks[idx]
         if sock is None:
             return False
@@ -291,8 +307,10 @@ class ProxyLinks:
             return
         frames = self._ping()
         if frames is not None:
+            now = time.monotonic()
             for idx in range(len(self.endpoints)):
-                self.send(idx, frames)
+                if not self._carried(idx, now):
+                    self._send_ping(idx, frames, now)
         for idx in range(len(self.endpoints)):
             if self._was_live[idx] and not self.is_live(idx):
                 self._was_live[idx] = False
@@ -307,9 +325,26 @@ class ProxyLinks:
             self._live.clear()
         self.io.call_later(self._settings.heartbeat_interval, self._heartbeat)
 
+    def _carried(self, idx: int, now: float) -> bool:
+        """Did the link carry messages both ways since the last heartbeat (so that
+        a ping would tell neither side anything new)?"""
+        interval = self._settings.heartbeat_interval
+        since = now - interval
+        return (
+            self._traffic_in[idx] > since
+            and self._traffic_out[idx] > since
+            and now - self._pinged[idx] < PING_REFRESH * interval
+        )
+
+    def _send_ping(self, idx: int, frames: list[bytes], now: float) -> bool:
+        if self._send_raw(idx, frames):
+            self._pinged[idx] = now
+            return True
+        return False
+
     def ping_now(self, idx: int) -> bool:
         frames = self._ping()
-        return frames is not None and self.send(idx, frames)
+        return frames is not None and self._send_ping(idx, frames, time.monotonic())
 
     def _ping_until_answered(self, idx: int, delay: float) -> None:
         """Ping a proxy whose handshake just succeeded until it answers.
@@ -356,12 +391,13 @@ class ProxyLinks:
                     why,
                 )
         was_live = self.is_live(idx)
-        self.last_pong[idx] = time.monotonic()
+        now = self.last_pong[idx] = time.monotonic()
         self._was_live[idx] = True
         self.errors[idx] = None
         if not was_live:
             self._live.set()
         if mtype != wire.PONG:
+            self._traffic_in[idx] = now
             self._on_message(idx, mtype, header, body)
 
     def _on_monitor(self, mon: zmq.Socket, frames: list[bytes]) -> None:

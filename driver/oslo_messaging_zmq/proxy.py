@@ -468,11 +468,13 @@ class Proxy:
         msg_id = wire.get_str(header, wire.F_ID)
         dest = wire.get_ident(header, wire.F_TO)
         ids = wire.get_ids(header) if mtype == wire.ACK else None
+        # a listener's answers keep it registered (it skips its REGISTERs while
+        # it answers), even one that is refused below
+        self.table.touch(ident, now)
         if self.zap is not None:
             ids = self._answerable(ident, mtype, header, msg_id, ids, dest, now)
             if ids is False:
                 return
-        self.table.touch(ident, now)
         out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
             if header.get(wire.F_HB):
