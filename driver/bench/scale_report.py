@@ -12,7 +12,8 @@ THROUGHPUT_GOAL = 0.8  # msgs/s at N over msgs/s at the base case
 KINDS = (
     "driver = a real oslo.messaging RPC server on its own transport (threading executor, "
     "executor_thread_pool_size from --executor-threads); bare = scale_bare.py, the driver's "
-    "wire protocol (REGISTER every second, ACK taken, de-duplication) on one thread per process."
+    "wire protocol (REGISTER every second unless the link carried messages both ways "
+    "meanwhile, ACK taken, de-duplication) on one thread per process."
 )
 
 
