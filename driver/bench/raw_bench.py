@@ -3,6 +3,8 @@
 raw-plain / raw-curve   raw_zmq.py: DEALER -> minimal Python ROUTER -> DEALER
 proxy-plain / proxy-curve  proxy_raw.py: bare peers speaking the driver's wire
                         protocol through the real oslo-messaging-zmq-proxy
+c-relay-plain / -curve  relay_c.py: libzmq's zmq_proxy(), no Python per message
+                        (proxy_ab.py --floor; not in run.py)
 
 Each starts its server-side processes, runs one client per window size and
 stops what it started."""
@@ -98,11 +100,8 @@ def _windows(
     return rows
 
 
-def run_raw(
-    curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
-) -> list[dict[str, Any]]:
-    """DEALER -> minimal Python ROUTER -> DEALER (raw_zmq.py)."""
-    name = "raw-curve" if curve else "raw-plain"
+def _key_envs(curve: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """(relay's environment, peers' environment): CURVE keys for raw_zmq.py/relay_c.py."""
     env = dict(os.environ)
     if curve:
         spub, ssec = zmq.curve_keypair()
@@ -113,28 +112,74 @@ def run_raw(
             RAW_CLIENT_PUBLIC=cpub.decode(),
             RAW_CLIENT_SECRET=csec.decode(),
         )
-    # the peers must not see the proxy's secret
-    peer_env = {k: v for k, v in env.items() if k != "RAW_SERVER_SECRET"}
-    port = str(free_port())
+    # the peers must not see the relay's secret
+    return env, {k: v for k, v in env.items() if k != "RAW_SERVER_SECRET"}
+
+
+def _relayed(
+    script: str,
+    name: str,
+    relay_args: list[str],
+    echo_args: list[str],
+    client_args: list[str],
+    curve: bool,
+    windows: list[int],
+    duration: float,
+    log_dir: Path,
+    log: Log,
+) -> list[dict[str, Any]]:
+    env, peer_env = _key_envs(curve)
     log_file = log_dir / f"{name}.log"
-    proxy = _spawner("raw_zmq.py", env, log_file)("proxy", "--port", port)
+    relay = _spawner(script, env, log_file)(*relay_args)
     echo = None
     try:
-        _ready(proxy, f"{name} proxy")
-        peer = _spawner("raw_zmq.py", peer_env, log_file)
-        echo = peer("echo", "--port", port)
+        _ready(relay, f"{name} relay")
+        peer = _spawner(script, peer_env, log_file)
+        echo = peer(*echo_args)
         _ready(echo, f"{name} echo")
-        return _windows(
-            name,
-            lambda *a: peer("client", "--port", port, "--size", size, *a),
-            windows,
-            duration,
-            log,
-        )
+        return _windows(name, lambda *a: peer(*client_args, *a), windows, duration, log)
     finally:
         if echo is not None:
             _stop(echo)
-        _stop(proxy)
+        _stop(relay)
+
+
+def run_raw(
+    curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
+) -> list[dict[str, Any]]:
+    """DEALER -> minimal Python ROUTER -> DEALER (raw_zmq.py)."""
+    port = str(free_port())
+    return _relayed(
+        "raw_zmq.py",
+        "raw-curve" if curve else "raw-plain",
+        ["proxy", "--port", port],
+        ["echo", "--port", port],
+        ["client", "--port", port, "--size", size],
+        curve,
+        windows,
+        duration,
+        log_dir,
+        log,
+    )
+
+
+def run_relay_c(
+    curve: bool, windows: list[int], duration: float, size: str, log_dir: Path, log: Log
+) -> list[dict[str, Any]]:
+    """DEALER -> libzmq's zmq_proxy() (C: ROUTER to DEALER) -> ROUTER echo (relay_c.py)."""
+    port, echo_port = str(free_port()), str(free_port())
+    return _relayed(
+        "relay_c.py",
+        "c-relay-curve" if curve else "c-relay-plain",
+        ["relay", "--port", port, "--echo-port", echo_port],
+        ["echo", "--port", port, "--echo-port", echo_port],
+        ["client", "--port", port, "--size", size],
+        curve,
+        windows,
+        duration,
+        log_dir,
+        log,
+    )
 
 
 def run_proxy(

@@ -90,6 +90,15 @@ def run_echo(port: int) -> None:
         sock.send_multipart(sock.recv_multipart())
 
 
+def print_result(sent: int, received: int, t0: float, lat: list[float]) -> None:
+    """The client's one JSON line: counts, rate since t0, latency percentiles."""
+    elapsed = time.monotonic() - t0
+    out: dict[str, object] = {"sent": sent, "received": received, "seconds": round(elapsed, 2)}
+    out["msgs_per_s"] = round(received / max(elapsed, 1e-9), 1)
+    out.update(latency.summarize(lat))
+    print(json.dumps(out), flush=True)
+
+
 def run_client(port: int, window: int, duration: float, size: str) -> None:
     pool = [p.encode() for p in payloads.make_pool(*payloads.parse_size(size))]
     sock = _peer_socket(zmq.Context(), b"client", port)
@@ -117,11 +126,7 @@ def run_client(port: int, window: int, duration: float, size: str) -> None:
         received += 1
         if now < end:
             send_one()
-    elapsed = time.monotonic() - t0
-    out: dict[str, object] = {"sent": sent, "received": received, "seconds": round(elapsed, 2)}
-    out["msgs_per_s"] = round(received / max(elapsed, 1e-9), 1)
-    out.update(latency.summarize(lat))
-    print(json.dumps(out), flush=True)
+    print_result(sent, received, t0, lat)
 
 
 def main() -> None:
