@@ -123,11 +123,11 @@ def _relayed(
     echo_args: list[str],
     client_args: list[str],
     curve: bool,
-    windows: list[int],
-    duration: float,
-    log_dir: Path,
-    log: Log,
+    run: tuple[list[int], float, Path, Log],
 ) -> list[dict[str, Any]]:
+    """Start the relay and the echo, run the client once per window; run is
+    (windows, duration, log_dir, log)."""
+    windows, duration, log_dir, log = run
     env, peer_env = _key_envs(curve)
     log_file = log_dir / f"{name}.log"
     relay = _spawner(script, env, log_file)(*relay_args)
@@ -156,10 +156,7 @@ def run_raw(
         ["echo", "--port", port],
         ["client", "--port", port, "--size", size],
         curve,
-        windows,
-        duration,
-        log_dir,
-        log,
+        (windows, duration, log_dir, log),
     )
 
 
@@ -175,10 +172,7 @@ def run_relay_c(
         ["echo", "--port", port, "--echo-port", echo_port],
         ["client", "--port", port, "--size", size],
         curve,
-        windows,
-        duration,
-        log_dir,
-        log,
+        (windows, duration, log_dir, log),
     )
 
 
