@@ -1,15 +1,23 @@
 # Copyright: contributors to the zeromq.openstack collection
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """zeromq.openstack.nova_cell_transport: the table reader, the masking, the plan, and the
-module against a stand-in nova-manage (fakes/nova_manage.py) and, when ZMQOS_NOVA_MANAGE names
-a real nova-manage of nova 31 (a throwaway venv), against real nova with SQLite databases."""
+module against a stand-in nova-manage (fakes/nova_manage.py) and against real nova 31 with
+SQLite databases. Real nova is ZMQOS_NOVA_MANAGE when set (a nova-manage of nova 31 whose venv
+also has this driver), else a venv that the first run builds from PyPI (about a minute) and
+keeps in ${XDG_CACHE_HOME:-~/.cache}/zeromq-openstack/nova31-venv for the next runs."""
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -238,15 +246,125 @@ def test_missing_config_file_fails_clearly(run_module, fake_nova, tmp_path):
     assert "no.conf does not exist" in result["msg"]
 
 
-# --- real nova 31 (opt-in) ------------------------------------------------------------------
+# --- real nova 31 ----------------------------------------------------------------------------
 
-NOVA_MANAGE = os.environ.get("ZMQOS_NOVA_MANAGE", "")
-real_nova = pytest.mark.skipif(
-    not NOVA_MANAGE, reason="set ZMQOS_NOVA_MANAGE to a nova-manage of nova 31 (a throwaway venv)"
+# The newest nova 31 (2025.1, Debian 13's line). Its dependencies are not pinned one by one:
+# their newest releases run nova-manage 31, and the upload cut-off keeps every fresh build (a
+# new machine, CI) resolving the same set as the one that passed here.
+NOVA = "nova==31.3.1"
+PYPI_CUTOFF = "2026-12-04T00:00:00Z"
+DRIVER = Path(__file__).resolve().parents[4] / "driver"
+NOVA_VENV = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "zeromq-openstack"
+    / "nova31-venv"
 )
 
 
-def _nova_setup(tmp_path: Path, default_url: str) -> list[str]:
+def _build_step(what: str, argv: list[str], timeout: int) -> None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"nova 31 for the real-nova tests: {what}: {exc}", pytrace=False)
+    if proc.returncode != 0:
+        pytest.fail(
+            f"nova 31 for the real-nova tests: {what} failed (exit code {proc.returncode}):\n"
+            + proc.stderr[-4000:],
+            pytrace=False,
+        )
+
+
+def _uv() -> list[str]:
+    if found := shutil.which("uv"):
+        return [found]
+    if importlib.util.find_spec("uv"):
+        return [sys.executable, "-m", "uv"]
+    pytest.fail("the real-nova tests build nova 31 with uv (requirements-dev.txt): not found")
+
+
+def _nova_requirements() -> list[str]:
+    with open(DRIVER / "pyproject.toml", "rb") as handle:
+        return [NOVA, *tomllib.load(handle)["project"]["dependencies"]]
+
+
+def _build_nova_venv(work: Path, requirements: list[str]) -> Path:
+    venv = work / "venv"
+    uv = _uv()
+    # Relocatable: built here, then renamed into the cache.
+    _build_step(
+        "uv venv",
+        uv + ["venv", "--quiet", "--relocatable", "--python", sys.executable, str(venv)],
+        timeout=300,
+    )
+    _build_step(
+        f"uv pip install {NOVA} and the driver's dependencies",
+        uv
+        + ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(venv / "bin/python")]
+        + ["--exclude-newer", PYPI_CUTOFF, *requirements],
+        timeout=1200,
+    )
+    return venv
+
+
+def _cached_nova_venv() -> Path:
+    """nova 31 and the driver's dependencies, built once per key; never a half-built one."""
+    requirements = _nova_requirements()
+    key = json.dumps([requirements, PYPI_CUTOFF, sys.base_prefix, sys.version])
+    NOVA_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(NOVA_VENV.parent / "nova31-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second test run waits for the first one's build
+        stamp = NOVA_VENV / "zmqos-key.json"
+        if stamp.is_file() and stamp.read_text() == key:
+            return NOVA_VENV
+        for interrupted in NOVA_VENV.parent.glob("nova31-build-*"):
+            shutil.rmtree(interrupted, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix="nova31-build-", dir=NOVA_VENV.parent))
+        try:
+            built = _build_nova_venv(work, requirements)
+            (built / stamp.name).write_text(key)
+            if NOVA_VENV.exists():
+                NOVA_VENV.rename(work / "old")
+            built.rename(NOVA_VENV)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return NOVA_VENV
+
+
+def _wrapper(path: Path, site: Path, target: Path) -> None:
+    path.write_text(
+        f"#!/bin/sh\nexport PYTHONPATH={shlex.quote(str(site))}\n"
+        f'exec {shlex.quote(str(target))} "$@"\n'
+    )
+    path.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def nova_manage(tmp_path_factory) -> str:
+    """ZMQOS_NOVA_MANAGE (nova 31 with this driver, and python beside it), else the cached venv
+    with this checkout's driver beside it for this session only: a driver change rebuilds
+    nothing."""
+    if given := os.environ.get("ZMQOS_NOVA_MANAGE"):
+        return given
+    venv = _cached_nova_venv()
+    here = tmp_path_factory.mktemp("nova31")
+    # Built from a clean copy: a build/ left in the checkout can carry deleted modules along.
+    source = shutil.copytree(
+        DRIVER, here / "driver", ignore=shutil.ignore_patterns("build", "*.egg-info", ".*")
+    )
+    _build_step(
+        "installing the driver",
+        _uv()
+        + ["pip", "install", "--quiet", "--no-deps", "--python", str(venv / "bin/python")]
+        + ["--target", str(here / "site"), str(source)],
+        timeout=300,
+    )
+    (here / "bin").mkdir()
+    for name in ("nova-manage", "python"):
+        _wrapper(here / "bin" / name, here / "site", venv / "bin" / name)
+    return str(here / "bin" / "nova-manage")
+
+
+def _nova_setup(nova_manage: str, tmp_path: Path, default_url: str) -> list[str]:
     conf = tmp_path / "nova.conf"
     conf.write_text(
         f"[DEFAULT]\ntransport_url = {default_url}\nstate_path = {tmp_path}\n"
@@ -255,7 +373,7 @@ def _nova_setup(tmp_path: Path, default_url: str) -> list[str]:
         f"[database]\nconnection = sqlite:///{tmp_path}/cell1.db\n"
         "[oslo_messaging_zmq]\nsecurity_mode = plain\n"
     )
-    base = [NOVA_MANAGE, "--config-file", str(conf)]
+    base = [nova_manage, "--config-file", str(conf)]
     for args in (
         ["api_db", "sync"],
         ["cell_v2", "map_cell0", "--database_connection", f"sqlite:///{tmp_path}/cell0.db"],
@@ -265,10 +383,9 @@ def _nova_setup(tmp_path: Path, default_url: str) -> list[str]:
     return base
 
 
-@real_nova
-def test_real_nova_switches_and_keeps_the_cells_database(run_module, tmp_path):
-    base = _nova_setup(tmp_path, RABBIT)
-    args = {"transport_url": ZMQ, "config_files": [base[2]], "nova_manage": NOVA_MANAGE}
+def test_real_nova_switches_and_keeps_the_cells_database(run_module, nova_manage, tmp_path):
+    base = _nova_setup(nova_manage, tmp_path, RABBIT)
+    args = {"transport_url": ZMQ, "config_files": [base[2]], "nova_manage": nova_manage}
     result = run_module(nova_cell_transport, args, diff=True)
     assert result["changed"] is True, result
     _no_secret_in(result)
@@ -304,10 +421,9 @@ print(json.dumps(out))
 """
 
 
-@real_nova
-def test_real_nova_uses_a_literal_multi_proxy_url_but_not_a_template():
+def test_real_nova_uses_a_literal_multi_proxy_url_but_not_a_template(nova_manage):
     """nova 31's CellMapping.format_mq_url with the service's own transport_url as default."""
-    python = str(Path(NOVA_MANAGE).parent / "python")
+    python = str(Path(nova_manage).parent / "python")
     template = "{scheme}://{hostname}:{port}/{path}"
     cases = [(ZMQ, ZMQ), (ZMQ, template), ("zmq://ctl1:9501/", template), (RABBIT, ZMQ)]
     proc = subprocess.run(
