@@ -3,7 +3,8 @@
 # a file, appends NAME, its wall time and its exit code to it (a stage that never finished, e.g.
 # killed by a timeout, is there as started) and keeps a copy of its output beside it;
 # `stages_table` prints the end of each failed stage's output again, then that file as a table,
-# so a log that only keeps its last lines still shows why a stage failed.
+# so a log that only keeps its last lines still shows why a stage failed. `stage_bg` starts a
+# stage in the background and `stages_wait` waits for every such stage (see there).
 
 stage() {
   local name=$1 t0 rc=0 log
@@ -13,12 +14,68 @@ stage() {
     "$@" || rc=$?
     return "$rc"
   fi
-  log="$ZMQOS_STAGES.$(grep -c '^start' "$ZMQOS_STAGES" || true).log"
+  # Named after the stage, not numbered: stages started together must not share a log.
+  log="$ZMQOS_STAGES.${name//[^A-Za-z0-9]/_}.log"
   printf 'start\t%s\t%s\t%s\n' "$name" "$t0" "$log" >>"$ZMQOS_STAGES"
-  { "$@" 2>&1 || rc=$?; echo "$rc" >"$log.rc"; } | tee "$log"
+  if [ -n "${ZMQOS_STAGE_QUIET:-}" ]; then
+    { "$@" >"$log" 2>&1 || rc=$?; echo "$rc" >"$log.rc"; }
+  else
+    { "$@" 2>&1 || rc=$?; echo "$rc" >"$log.rc"; } | tee "$log"
+  fi
   rc=$(cat "$log.rc" 2>/dev/null || echo 1)
   printf 'end\t%s\t%s\t%s\n' "$name" "$EPOCHREALTIME" "$rc" >>"$ZMQOS_STAGES"
   return "$rc"
+}
+
+declare -A _stages_bg=()
+
+# stage_bg NAME CMD...: `stage NAME CMD...` in the background, its output only in its log, so
+# that stages running together do not interleave their lines; stages_wait prints it whole.
+stage_bg() {
+  ZMQOS_STAGE_QUIET=1 stage "$@" &
+  _stages_bg[$!]=$1
+  printf 'stage "%s": started in the background\n' "$1"
+}
+
+# stages_wait [SECONDS]: waits for every stage_bg stage; prints each one's output when it ends,
+# and every SECONDS (default 60) a progress line per stage still running (its time so far and
+# the last line of its output). Returns the exit code of the first stage that failed.
+stages_wait() {
+  local every=${1:-60} rc=0 r pid name ticker
+  [ "${#_stages_bg[@]}" -gt 0 ] || return 0
+  _stages_progress "$every" "${_stages_bg[@]}" &
+  ticker=$!
+  while [ "${#_stages_bg[@]}" -gt 0 ]; do
+    r=0
+    wait -n -p pid "${!_stages_bg[@]}" || r=$?
+    name=${_stages_bg[$pid]}
+    unset "_stages_bg[$pid]"
+    printf '\n===== stage "%s" ended (exit %s); its output =====\n' "$name" "$r"
+    cat "$(_stage_log "$name")" 2>/dev/null || true
+    [ "$rc" -ne 0 ] || rc=$r
+  done
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  return "$rc"
+}
+
+_stage_log() {
+  awk -F'\t' -v n="$1" '$1 == "start" && $2 == n { f = $4 } END { print f }' "$ZMQOS_STAGES"
+}
+
+_stages_progress() {
+  local every=$1 name t0 line
+  shift
+  while sleep "$every"; do
+    for name in "$@"; do
+      # The stage's start time, or nothing once it has ended.
+      t0=$(awk -F'\t' -v n="$name" '$2 == n { t = $1 == "start" ? $3 : "" } END { print t }' "$ZMQOS_STAGES")
+      [ -n "$t0" ] || continue
+      line=$(tail -n 1 "$(_stage_log "$name")" 2>/dev/null | cut -c1-110)
+      printf 'stage "%s": running for %s | %s\n' "$name" \
+        "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { s = int(b - a); printf "%d:%02d", s / 60, s % 60 }')" "$line"
+    done
+  done
 }
 
 # stages_failed_tails [LINES]: the last LINES (default 60) lines of every stage that failed or
