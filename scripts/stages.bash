@@ -39,7 +39,7 @@ stage_bg() {
 
 # stages_wait [SECONDS]: waits for every stage_bg stage; prints each one's output when it ends,
 # and every SECONDS (default 60) a progress line per stage still running (its time so far and
-# the last line of its output). Returns the exit code of the first stage that failed.
+# the last line of its output that says something). Returns the exit code of the first stage that failed.
 stages_wait() {
   local every=${1:-60} rc=0 r pid name ticker
   [ "${#_stages_bg[@]}" -gt 0 ] || return 0
@@ -71,7 +71,9 @@ _stages_progress() {
       # The stage's start time, or nothing once it has ended.
       t0=$(awk -F'\t' -v n="$name" '$2 == n { t = $1 == "start" ? $3 : "" } END { print t }' "$ZMQOS_STAGES")
       [ -n "$t0" ] || continue
-      line=$(tail -n 1 "$(_stage_log "$name")" 2>/dev/null | cut -c1-110)
+      # Skips blank lines and the timestamps of Ansible's profile_tasks ("Friday 04 December ...").
+      line=$(grep -vE '^[[:space:]]*$|^[A-Z][a-z]+day [0-9]{2} ' "$(_stage_log "$name")" 2>/dev/null |
+        tail -n 1 | cut -c1-110)
       printf 'stage "%s": running for %s | %s\n' "$name" \
         "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { s = int(b - a); printf "%d:%02d", s / 60, s % 60 }')" "$line"
     done
