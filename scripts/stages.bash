@@ -39,7 +39,7 @@ stage_bg() {
 
 # stages_wait [SECONDS]: waits for every stage_bg stage; prints each one's output when it ends,
 # and every SECONDS (default 60) a progress line per stage still running (its time so far and
-# the last line of its output that says something). Returns the exit code of the first stage that failed.
+# the last line of its output that says something). Returns the first failed stage's exit code.
 stages_wait() {
   local every=${1:-60} rc=0 r pid name ticker
   [ "${#_stages_bg[@]}" -gt 0 ] || return 0
@@ -57,6 +57,25 @@ stages_wait() {
   kill "$ticker" 2>/dev/null || true
   wait "$ticker" 2>/dev/null || true
   return "$rc"
+}
+
+# stages_kill_bg: stops every stage_bg stage still running with all its processes (tox,
+# Molecule, Ansible), which outlive their stage's shell when only that is killed.
+stages_kill_bg() {
+  local pid
+  for pid in "${!_stages_bg[@]}"; do
+    _kill_tree "$pid"
+  done
+}
+
+_kill_tree() {
+  local child
+  kill -STOP "$1" 2>/dev/null || return 0
+  for child in $(pgrep -P "$1"); do
+    _kill_tree "$child"
+  done
+  kill -TERM "$1" 2>/dev/null || true
+  kill -CONT "$1" 2>/dev/null || true
 }
 
 _stage_log() {
