@@ -42,10 +42,11 @@ class Endpoint:
         time.sleep(seconds)
         return seconds
 
-    def record(self, ctxt, value, pad=None):
+    def record(self, ctxt, value, pad=None, pause=None):
         os.write(self.fd, ("%s %s\n" % (self.server, value)).encode())
-        if self.pause:
-            time.sleep(self.pause)
+        pause = self.pause if pause is None else pause
+        if pause:
+            time.sleep(pause)
 
 
 def main() -> None:
