@@ -1,6 +1,7 @@
 """Measure the residual window: a server frozen while its workers take casts.
 
     python frozen_window.py [--rounds N] [--workers W] [--pause S] [--out FILE.md]
+                            [--transport zmq|rabbit] [--frozen-for S]
 
 Each round: two CURVE proxies, a server "frozen" (W workers, each cast takes S
 seconds) and a server "steady"; casts as fast as they go for a random 0.3-0.8 s,
@@ -12,12 +13,18 @@ fell between a worker taking it and its "taken" leaving the process (README,
 
 Prints one line per round and a table; the table is also written to --out.
 The window's width is estimated as duplicates / (takes per second at freeze).
+
+--transport rabbit runs the same rounds on a private RabbitMQ node (driver/bench's
+rabbit.py) as the baseline, with heartbeat_timeout_threshold --rabbit-heartbeat
+(the broker gives up on a silent consumer after about that long, and requeues
+its unacknowledged messages); --frozen-for must be longer than that.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import random
 import signal
@@ -29,7 +36,8 @@ import uuid
 import harness
 import oslo_messaging
 
-FROZEN_FOR = 7.0  # > peer_timeout (5 s) + heartbeat
+FROZEN_FOR = 7.0  # zmq: > peer_timeout (5 s) + heartbeat
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
 
 
 def _records(path):
@@ -44,6 +52,10 @@ def _registered(proxies, topic, count):
     return all(p.metrics()["targets"].get(label, {}).get("listeners", 0) >= count for p in proxies)
 
 
+def _consuming(node, topic, count):
+    return node.queues().get(topic, 0) >= count
+
+
 def _stop(proc):
     proc.send_signal(signal.SIGCONT)
     if proc.poll() is None:
@@ -51,17 +63,26 @@ def _stop(proc):
     proc.wait(10)
 
 
-def one_round(url, proxies, workdir, workers, pause) -> dict:
+def one_round(url, ready, workdir, workers, pause, frozen_for, extra) -> dict:
     topic = "fw-" + uuid.uuid4().hex
     record = os.path.join(workdir, topic)
     frozen = harness.start_peer(
-        url, topic, "frozen", "--record", record, "--delay", str(pause), "--workers", str(workers)
+        url,
+        topic,
+        "frozen",
+        "--record",
+        record,
+        "--delay",
+        str(pause),
+        "--workers",
+        str(workers),
+        *extra,
     )
-    steady = harness.start_peer(url, topic, "steady", "--record", record)
+    steady = harness.start_peer(url, topic, "steady", "--record", record, *extra)
     conf = harness.new_conf()
     transport = oslo_messaging.get_rpc_transport(conf, url=url)
     try:
-        if not harness.wait_for(lambda: _registered(proxies, topic, 2), 10):
+        if not harness.wait_for(lambda: ready(topic), 20, 0.5):
             raise RuntimeError("servers did not register")
         client = oslo_messaging.get_rpc_client(transport, oslo_messaging.Target(topic=topic))
         total = 0
@@ -71,15 +92,17 @@ def one_round(url, proxies, workdir, workers, pause) -> dict:
             client.cast({}, "record", value=total)
             total += 1
         frozen.send_signal(signal.SIGSTOP)
+        sent_before = total
         lines_at_stop = len(_records(record))
-        stop_at = time.monotonic() + FROZEN_FOR
+        stop_at = time.monotonic() + frozen_for
         while time.monotonic() < stop_at:
             client.cast({}, "record", value=total)
             total += 1
             time.sleep(0.01)
         lines_at_thaw = len(_records(record))
+        sent_frozen = range(sent_before, total)
         frozen.send_signal(signal.SIGCONT)
-        harness.wait_for(lambda: _registered(proxies, topic, 2), 10)
+        harness.wait_for(lambda: ready(topic), 30, 0.5)
         for _unused in range(100):
             client.cast({}, "record", value=total)
             total += 1
@@ -95,7 +118,9 @@ def one_round(url, proxies, workdir, workers, pause) -> dict:
                     when[int(value)] = "before"
                 elif index >= lines_at_thaw:
                     when[int(value)] = "after"
+        by_steady = {int(v) for server, v in lines if server == "steady"}
         return {
+            "elsewhere": sum(1 for v in sent_frozen if v in by_steady) / max(1, len(sent_frozen)),
             "frozen_ran": dict(sorted(when.items())),
             "casts": total,
             "lost": sum(1 for v in range(total) if v not in counts),
@@ -107,12 +132,14 @@ def one_round(url, proxies, workdir, workers, pause) -> dict:
         _stop(steady)
 
 
-def table(args, rounds: list[dict]) -> str:
+def table(args, rounds: list[dict], frozen_for: float) -> str:
     dups = sum(len(r["duplicated"]) for r in rounds)
     whens = collections.Counter(w for r in rounds for w in r["frozen_ran"].values())
     takes_per_s = args.workers / args.pause
     width_us = 1e6 * dups / (len(rounds) * takes_per_s) if rounds else 0.0
     row = (
+        args.transport,
+        frozen_for,
         len(rounds),
         args.workers,
         args.pause,
@@ -124,14 +151,16 @@ def table(args, rounds: list[dict]) -> str:
         whens["after"],
         sum(1 for r in rounds if r["duplicated"]),
         width_us,
+        100 * sum(r["elsewhere"] for r in rounds) / max(1, len(rounds)),
     )
     return "\n".join(
         [
-            "| rounds | workers | pause (s) | takes/s | casts | lost | duplicated "
-            "| of which frozen ran before the freeze | after the thaw "
-            "| rounds with a duplicate | window (µs, estimated) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-            "| %d | %d | %g | %.0f | %d | %d | %d | %d | %d | %d | %.0f |" % row,
+            "| transport | frozen (s) | rounds | workers | pause (s) | takes/s | casts | lost "
+            "| duplicated | of which frozen ran before the freeze | after the thaw "
+            "| rounds with a duplicate | window (µs, estimated) "
+            "| sent while frozen, ran elsewhere (%) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| %s | %g | %d | %d | %g | %.0f | %d | %d | %d | %d | %d | %d | %.0f | %.0f |" % row,
         ]
     )
 
@@ -142,25 +171,58 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.005, help="s each cast takes")
     parser.add_argument("--out")
+    parser.add_argument("--transport", choices=("zmq", "rabbit"), default="zmq")
+    parser.add_argument("--frozen-for", type=float, help="s frozen (zmq: 7)")
+    parser.add_argument("--rabbit-heartbeat", type=int, default=4)
     args = parser.parse_args()
+    # a stopped run still stops its proxies or RabbitMQ node (ExitStack below)
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     workdir = tempfile.mkdtemp(prefix="frozen-window-")
-    keys = harness.make_keys(os.path.join(workdir, "keys"))
-    proxies = [harness.ProxyProcess(keys, workdir).start() for _ in range(2)]
-    url = harness.transport_url(proxies, keys)
+    frozen_for = args.frozen_for or FROZEN_FOR
     results = []
-    try:
+    with contextlib.ExitStack() as stack:
+        if args.transport == "rabbit":
+            sys.path.insert(0, BENCH)
+            import rabbit
+
+            rabbit.ensure_installed(print)
+            threshold = "oslo_messaging_rabbit.heartbeat_timeout_threshold=%d"
+            extra = ["--set", threshold % args.rabbit_heartbeat]
+            node = stack.enter_context(rabbit.RabbitNode(print))
+            url = node.url
+
+            def ready(topic):
+                return _consuming(node, topic, 2)
+
+        else:
+            extra = []
+            keys = harness.make_keys(os.path.join(workdir, "keys"))
+            proxies = []
+            for _unused in range(2):
+                proxies.append(harness.ProxyProcess(keys, workdir).start())
+                stack.callback(proxies[-1].stop)
+            url = harness.transport_url(proxies, keys)
+
+            def ready(topic):
+                return _registered(proxies, topic, 2)
+
         for number in range(1, args.rounds + 1):
-            result = one_round(url, proxies, workdir, args.workers, args.pause)
+            result = one_round(url, ready, workdir, args.workers, args.pause, frozen_for, extra)
             results.append(result)
             print(
-                "round %d/%d: %d casts, %d lost, duplicated %s"
-                % (number, args.rounds, result["casts"], result["lost"], result["frozen_ran"]),
+                "round %d/%d: %d casts, %d lost, duplicated %s; %.0f %% of those sent while "
+                "frozen ran at steady"
+                % (
+                    number,
+                    args.rounds,
+                    result["casts"],
+                    result["lost"],
+                    result["frozen_ran"],
+                    100 * result["elsewhere"],
+                ),
                 flush=True,
             )
-    finally:
-        for proxy in proxies:
-            proxy.stop()
-    text = table(args, results)
+    text = table(args, results, frozen_for)
     print(text)
     if args.out:
         with open(args.out, "w") as handle:

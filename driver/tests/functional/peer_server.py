@@ -1,6 +1,7 @@
 """An RPC server in its own process, for tests that kill or freeze it.
 
 peer_server.py URL TOPIC SERVER [--green] [--record PATH] [--delay S] [--workers N]
+               [--set GROUP.OPTION=VALUE ...]
 
 --record: every execution of record(value) appends "SERVER VALUE" to PATH with
 one os.write on an O_APPEND descriptor, so the record survives SIGKILL.
@@ -19,6 +20,10 @@ import time  # noqa: E402
 
 import harness  # noqa: E402
 import oslo_messaging  # noqa: E402
+
+
+def _flags(name):
+    return [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == name]
 
 
 def _flag(name, default=None):
@@ -56,6 +61,10 @@ def main() -> None:
     target = oslo_messaging.Target(topic=topic, server=server)
     executor = "eventlet" if "--green" in sys.argv else "threading"
     endpoint = Endpoint(server, _flag("--record"), float(_flag("--delay", "0")))
+    for setting in _flags("--set"):  # GROUP.OPTION=VALUE, read when the driver connects
+        name, value = setting.split("=", 1)
+        group, option = name.split(".", 1)
+        conf.set_override(option, value, group=group)
     rpc = oslo_messaging.get_rpc_server(transport, target, [endpoint], executor=executor)
     workers = _flag("--workers")
     if workers:  # registered by the server; read when it starts
