@@ -40,18 +40,6 @@ FROZEN_FOR = 7.0  # zmq: > peer_timeout (5 s) + heartbeat
 BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
 
 
-def _records(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        return [line.split() for line in handle if line.strip()]
-
-
-def _registered(proxies, topic, count):
-    label = "rpc/openstack/" + topic
-    return all(p.metrics()["targets"].get(label, {}).get("listeners", 0) >= count for p in proxies)
-
-
 def _consuming(node, topic, count):
     return node.queues().get(topic, 0) >= count
 
@@ -93,22 +81,22 @@ def one_round(url, ready, workdir, workers, pause, frozen_for, extra) -> dict:
             total += 1
         frozen.send_signal(signal.SIGSTOP)
         sent_before = total
-        lines_at_stop = len(_records(record))
+        lines_at_stop = len(harness.read_record(record))
         stop_at = time.monotonic() + frozen_for
         while time.monotonic() < stop_at:
             client.cast({}, "record", value=total)
             total += 1
             time.sleep(0.01)
-        lines_at_thaw = len(_records(record))
+        lines_at_thaw = len(harness.read_record(record))
         sent_frozen = range(sent_before, total)
         frozen.send_signal(signal.SIGCONT)
         harness.wait_for(lambda: ready(topic), 30, 0.5)
         for _unused in range(100):
             client.cast({}, "record", value=total)
             total += 1
-        harness.wait_for(lambda: len({v for _s, v in _records(record)}) >= total, 40)
+        harness.wait_for(lambda: len({v for _s, v in harness.read_record(record)}) >= total, 40)
         time.sleep(2.0)  # late duplicates would show here
-        lines = _records(record)
+        lines = harness.read_record(record)
         counts = collections.Counter(int(v) for _s, v in lines)
         # where "frozen" ran each duplicated cast: before the freeze or after the thaw
         when = {}
@@ -204,7 +192,7 @@ def main() -> None:
             url = harness.transport_url(proxies, keys)
 
             def ready(topic):
-                return _registered(proxies, topic, 2)
+                return harness.registered(proxies, topic, 2)
 
         for number in range(1, args.rounds + 1):
             result = one_round(url, ready, workdir, args.workers, args.pause, frozen_for, extra)

@@ -207,3 +207,17 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def read_record(path: str) -> list[list[str]]:
+    """The lines of a peer_server.py --record file, each [server, value]."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [line.split() for line in handle if line.strip()]
+
+
+def registered(proxies: list[ProxyProcess], topic: str, count: int) -> bool:
+    """Every proxy knows at least count listeners of the RPC topic."""
+    label = "rpc/openstack/" + topic
+    return all(p.metrics()["targets"].get(label, {}).get("listeners", 0) >= count for p in proxies)

@@ -7,7 +7,6 @@ cast to a record file (survives SIGKILL); the test counts by value.
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import time
 import uuid
@@ -16,15 +15,8 @@ import harness
 import oslo_messaging
 
 
-def _records(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        return [line.split() for line in handle if line.strip()]
-
-
 def _executed(path):
-    return collections.Counter(int(value) for _server, value in _records(path))
+    return collections.Counter(int(value) for _server, value in harness.read_record(path))
 
 
 def _kill(proc):
@@ -49,9 +41,9 @@ def test_killed_server_gives_its_queue_to_another(url, transports, tmp_path):
             client.cast({}, "record", value=value)
         # killed inside a cast's pause, after its "taken" left: a kill between a worker
         # taking a cast and its "taken" leaving is not covered (README, residual window)
-        assert harness.wait_for(lambda: len(_records(record)) >= 4, 10)
-        ran = len(_records(record))
-        assert harness.wait_for(lambda: len(_records(record)) > ran, 5, 0.01)
+        assert harness.wait_for(lambda: len(harness.read_record(record)) >= 4, 10)
+        ran = len(harness.read_record(record))
+        assert harness.wait_for(lambda: len(harness.read_record(record)) > ran, 5, 0.01)
         time.sleep(0.08)
         slow.send_signal(signal.SIGKILL)
         slow.wait(10)
@@ -73,25 +65,20 @@ def test_killed_server_gives_its_queue_to_another(url, transports, tmp_path):
             _kill(replacement)
 
 
-def _registered(proxies, topic, count):
-    label = "rpc/openstack/" + topic
-    return all(p.metrics()["targets"].get(label, {}).get("listeners", 0) >= count for p in proxies)
-
-
 def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports, tmp_path):
     """SIGSTOP one of two servers for longer than the proxies' peer_timeout while casts
     are queued at it and in its sockets; after SIGCONT every cast ran exactly once.
 
     Both of its workers are inside a long cast when it is frozen, so none is between
     taking a cast and sending its "taken": that window is not covered (README,
-    "residual window"; bench/frozen_window.py measures it)."""
+    "residual window"; tests/functional/frozen_window.py measures it)."""
     topic = "fz-" + uuid.uuid4().hex
     record = str(tmp_path / "record")
     pause = 6.0
     frozen = harness.start_peer(url, topic, "frozen", "--record", record, "--workers", "2")
     steady = harness.start_peer(url, topic, "steady", "--record", record)
     try:
-        assert harness.wait_for(lambda: _registered(proxies, topic, 2), 10)
+        assert harness.wait_for(lambda: harness.registered(proxies, topic, 2), 10)
         client = oslo_messaging.get_rpc_client(transports(url), oslo_messaging.Target(topic=topic))
         busy_since = time.monotonic()
         for value in (0, 1):  # one per worker
@@ -110,7 +97,7 @@ def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports
             total += 1
             time.sleep(0.01)
         frozen.send_signal(signal.SIGCONT)
-        assert harness.wait_for(lambda: _registered(proxies, topic, 2), 10)
+        assert harness.wait_for(lambda: harness.registered(proxies, topic, 2), 10)
         back_from = total
         for _unused in range(100):
             client.cast({}, "record", value=total)
@@ -121,7 +108,7 @@ def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports
         assert sorted(counts) == list(range(total))
         assert [v for v, n in counts.items() if n > 1] == []
         ran = collections.defaultdict(set)
-        for server, value in _records(record):
+        for server, value in harness.read_record(record):
             ran[server].add(int(value))
         # what waited at "frozen" ran at "steady" while it was frozen...
         assert len(ran["steady"] & set(range(2, queued_at_freeze))) > 60
