@@ -101,6 +101,7 @@ class ZmqDriver(base.BaseDriver):
             ack_timeout=opts.ack_timeout,
             hwm=opts.socket_hwm,
             max_message_size=opts.max_message_size,
+            confirm_casts=opts.confirm_casts,
         )
         self._io: IOLoop | None = None
         self._sender: Sender | None = None

@@ -80,6 +80,7 @@ class LinkSettings:
     ack_timeout: float = 3.0
     hwm: int = 10000
     max_message_size: int = 64 * 1024 * 1024
+    confirm_casts: bool = False  # listener.py: run a cast once a proxy confirms its "taken"
 
     @property
     def report_interval(self) -> float:
@@ -146,6 +147,8 @@ class ProxyLinks:
         self._pinged = [0.0] * len(endpoints)
         self._was_live = [False] * len(endpoints)
         self.errors: list[str | None] = [None] * len(endpoints)
+        # the proxy's last PONG said it confirms "taken" ACKs (wire.CONFIRM)
+        self.confirms = [False] * len(endpoints)
         self._live = threading.Event()
         self._closed = False
         self._current = int.from_bytes(identity[-2:], "big") % len(endpoints)
@@ -165,7 +168,16 @@ class ProxyLinks:
         return self._closed
 
     def is_live(self, idx: int) -> bool:
-        return time.monotonic() - self.last_pong[idx] < self._settings.proxy_timeout
+        last, timeout = self.last_pong[idx], self._settings.proxy_timeout
+        now = time.monotonic()
+        if now - last < timeout:
+            return True
+        # This process did not run (frozen, VM paused): the proxy was not silent, it
+        # was.  A proxy live when the stall began gets proxy_timeout from the thaw to
+        # answer, instead of being declared down and what went through it replayed
+        # elsewhere before its answers, waiting in the socket, are read.
+        thawed_at, length = self.io.last_stall
+        return last > 0 and now - thawed_at < timeout and thawed_at - length - last < timeout
 
     def live_indices(self) -> list[int]:
         return [i for i in range(len(self.endpoints)) if self.is_live(i)]
@@ -399,6 +411,8 @@ class ProxyLinks:
         if mtype != wire.PONG:
             self._traffic_in[idx] = now
             self._on_message(idx, mtype, header, body)
+        else:
+            self.confirms[idx] = bool(header.get(wire.F_CONFIRM))
 
     def _on_monitor(self, mon: zmq.Socket, frames: list[bytes]) -> None:
         idx = self._monitors.get(mon)

@@ -15,6 +15,15 @@ message does not run it: the message is *released* (its sender sends it again
 and whoever has it runs it once).  ``ack_timeout`` must stay below the proxies'
 ``peer_timeout`` minus ``heartbeat_interval`` so that no other listener can
 have been chosen before the lease ends.
+
+Confirmation: the lease is checked when a worker takes a cast, but its
+"taken" can still be stuck in this process (in the I/O loop, or in libzmq's
+queue) when the process is frozen, and leave only after the thaw, when its
+sender may have given the cast to another listener.  So an RPC worker runs a
+cast only once the proxy that relayed its "taken" confirmed it (wire.CONFIRM):
+a proxy refuses a late one and tells the sender "released" instead.  Calls
+need none (their reply is the acknowledgement), nor notifications (they are
+acknowledged after processing).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from oslo_serialization import jsonutils
 
 from oslo_messaging_zmq import wire
 from oslo_messaging_zmq.dedup import Deduplicator
-from oslo_messaging_zmq.ioloop import IOLoop, make_queue
+from oslo_messaging_zmq.ioloop import STALL_MIN, IOLoop, make_queue
 from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +56,9 @@ BATCH_SENDERS_TOLD = 10000  # senders remembered as told the batch size (then fo
 # after the process was frozen for longer than the lease, casts read from the
 # sockets during this many seconds are released instead of run (see _on_message)
 THAW_QUARANTINE = 1.0
+# after a proxy went down, wait this long for its verdicts still in the socket
+# before asking again about the "taken" ACKs it did not answer (see _reask)
+CONFIRM_GRACE = 0.3
 
 
 class StaleMessage(Exception):
@@ -56,7 +68,19 @@ class StaleMessage(Exception):
 class _Waiting:
     """A message received and not yet taken by a worker."""
 
-    __slots__ = ("idx", "sender", "attempt", "copies", "signed_at", "expired", "taken")
+    __slots__ = (
+        "idx",
+        "sender",
+        "attempt",
+        "copies",
+        "signed_at",
+        "expired",
+        "taken",
+        "answer",
+        "sent_at",
+        "via",
+        "held",
+    )
 
     def __init__(self, idx, sender, attempt, copies, now):
         self.idx = idx
@@ -66,6 +90,10 @@ class _Waiting:
         self.signed_at = now  # the last time its sender could hear of it
         self.expired = False  # its lease ran out: it was released, it must not run
         self.taken = False  # a worker runs it; its "taken" is on the way to the I/O loop
+        self.answer = None  # queue of the proxy's verdict the worker waits on (confirm)
+        self.sent_at = 0.0  # when its "taken" was sent asking for a verdict
+        self.via = -1  # the proxy it was sent through
+        self.held = False  # from a proxy's hold store: its sender settled it there
 
 
 class _Settling:
@@ -115,12 +143,18 @@ class RpcIncoming(_Settling, base.RpcIncomingMessage):
     def acknowledge(self) -> None:
         if self.wait_state is not None and not self._settled:
             stale = self._listener.stale_for(self.wait_state)
-            if stale is not None or not self._take():
+            if stale is None and not self._take():
+                raise StaleMessage(
+                    "zmq: message %s not executed here: given back to its sender, which sends "
+                    'it again (its lease ran out, or its "taken" reached the proxy late: this '
+                    "process stopped or starved for seconds?)" % self.msg_id
+                )
+            if stale is not None:
                 self._give_back()
                 raise StaleMessage(
                     "zmq: message %s waited %.1f s here without a live proxy to report it "
-                    "(process frozen?); released to its sender for delivery elsewhere, not "
-                    "executed here"
+                    "in time (process frozen?); released to its sender for delivery "
+                    "elsewhere, not executed here"
                     % (self.msg_id, stale or self._listener.stale_age(self.wait_state))
                 )
         self._take()
@@ -152,16 +186,22 @@ class _Replay:
         self.items: collections.deque = collections.deque()
         self.bytes = 0
 
-    def add(self, now: float, frames: list[bytes], window: float) -> None:
+    def add(self, now: float, frames: list[bytes], window: float, confirm: str = "") -> None:
+        """confirm: the id of a "taken" that asked for a verdict (not replayed as is)."""
         size = sum(map(len, frames))
-        self.items.append((now, frames, size))
+        self.items.append((now, frames, size, confirm))
         self.bytes += size
         items = self.items
         while items and (now - items[0][0] > window or self.bytes > REPLAY_BYTES):
             self.bytes -= items.popleft()[2]
 
     def drain(self, now: float, window: float) -> list[list[bytes]]:
-        out = [frames for stamp, frames, _size in self.items if now - stamp <= window]
+        """What to send again: acks and replies, not the "taken" ACKs awaiting a verdict."""
+        out = [
+            frames
+            for stamp, frames, _size, confirm in self.items
+            if now - stamp <= window and not confirm
+        ]
         self.items.clear()
         self.bytes = 0
         return out
@@ -193,6 +233,9 @@ class ZmqListener(base.PollStyleListener):
         self._batch_told: set[str] = set()  # senders told the batch size already
         self._incoming = make_queue()
         self._waiting: dict[str, _Waiting] = {}
+        # RPC casts: a worker runs one only once a proxy confirmed its "taken"
+        self._confirm = settings.confirm_casts and not notifications
+        self._confirming: dict[str, _Waiting] = {}  # "taken" sent, verdict awaited
         # a worker's "taken" and the loop's expiry decide a waiting message's fate
         # in one place (see take)
         self._settle_lock = threading.Lock()
@@ -220,6 +263,9 @@ class ZmqListener(base.PollStyleListener):
         return wire.encode(wire.REGISTER, {wire.F_TARGETS: self._targets})
 
     def _on_message(self, idx: int, mtype: bytes, header: dict, body: bytes | None) -> None:
+        if mtype == wire.CONFIRM:
+            self._on_verdict(idx, header)
+            return
         if mtype != wire.DELIVER or self._stopped:
             return
         msg_id = header.get(wire.F_ID)
@@ -249,6 +295,7 @@ class ZmqListener(base.PollStyleListener):
                 self._ack(idx, msg_id, sender, wire.RELEASED, attempt, copies)
                 return
             incoming.wait_state = _Waiting(idx, sender, attempt, copies, now)
+            incoming.wait_state.held = bool(header.get(wire.F_HELD))
             self._waiting[msg_id] = incoming.wait_state
             if self._batch and sender not in self._batch_told:
                 self._tell_batch(idx, msg_id, sender)
@@ -271,6 +318,11 @@ class ZmqListener(base.PollStyleListener):
 
     def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies) -> None:
         """Another copy of a message this listener already has."""
+        if msg_id in self._confirming:
+            # taken here, but the proxy may still refuse it: not "taken" yet
+            if wants_ack:
+                self._ack(idx, msg_id, sender, wire.WAITING, attempt, copies)
+            return
         waiting = self._waiting.get(msg_id)
         if waiting is not None:
             now = time.monotonic()
@@ -290,14 +342,19 @@ class ZmqListener(base.PollStyleListener):
             self._send_tracked(cached, idx)
 
     def _ack(self, idx, msg_id, sender, state, attempt=None, copies=None) -> None:
+        header = self._ack_header(msg_id, sender, state, attempt, copies)
+        if self._batch:
+            header[wire.F_BATCH] = self._batch
+        self._send_tracked(wire.encode(wire.ACK, header), idx)
+
+    @staticmethod
+    def _ack_header(msg_id, sender, state, attempt, copies) -> dict:
         header = {wire.F_ID: msg_id, wire.F_TO: sender, wire.F_STATE: state}
         if attempt is not None:
             header[wire.F_TRY] = attempt
         if copies is not None:
             header[wire.F_COPIES] = copies
-        if self._batch:
-            header[wire.F_BATCH] = self._batch
-        self._send_tracked(wire.encode(wire.ACK, header), idx)
+        return header
 
     def _report_waiting(self) -> None:
         """Tell each sender which of its messages still wait for a worker here."""
@@ -314,6 +371,8 @@ class ZmqListener(base.PollStyleListener):
                 self._expire(msg_id, waiting)
             elif age >= settings.report_interval:
                 due.setdefault((waiting.idx, waiting.sender), []).append(msg_id)
+        if self._confirming:
+            self._abandon_unanswered(now)
         for (idx, sender), ids in due.items():
             for start in range(0, len(ids), WAITING_IDS_PER_ACK):
                 chunk = ids[start : start + WAITING_IDS_PER_ACK]
@@ -342,7 +401,8 @@ class ZmqListener(base.PollStyleListener):
         return time.monotonic() - waiting.signed_at
 
     def take(self, msg_id: str, waiting: _Waiting) -> bool:
-        """A worker takes the message (any thread); False: the loop released it already.
+        """A worker takes the message (any thread); False: do not run it (the loop
+        released it already, or, for an RPC cast, the proxy refused its "taken").
 
         The worker found the lease fresh, but the loop may run late (a starved
         or frozen process) and find it expired before this "taken" reaches it:
@@ -353,8 +413,20 @@ class ZmqListener(base.PollStyleListener):
             if waiting.expired:
                 return False
             waiting.taken = True
+        if not self._confirm or waiting.held:
+            # a held copy is the only one: its sender settled it on "held"
+            self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
+            return True
+        waiting.answer = answer = make_queue()
         self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
-        return True
+        # the loop answers within _abandon_unanswered's limit; this bound only
+        # matters if the loop itself is gone
+        settings = self._settings
+        try:
+            return answer.get(timeout=2 * (settings.proxy_timeout + settings.replay_window))
+        except queue.Empty:
+            LOG.error("zmq: no verdict on message %s from the I/O loop; running it", msg_id)
+            return True
 
     def release(self, msg_id: str, waiting: _Waiting) -> None:
         """The message is given back unexecuted (any thread)."""
@@ -366,7 +438,115 @@ class ZmqListener(base.PollStyleListener):
         del self._waiting[msg_id]
         if state == wire.RELEASED:
             self._dedup.forget(msg_id)
+        elif waiting.answer is not None:
+            self._send_taken(msg_id, waiting, waiting.idx)
+            return
         self._ack(waiting.idx, msg_id, waiting.sender, state, waiting.attempt, waiting.copies)
+
+    # -- confirmation of "taken" (loop context) ---------------------------------
+    def _send_taken(self, msg_id: str, waiting: _Waiting, prefer: int, again=False) -> None:
+        """Send a worker's "taken" asking the proxy for a verdict."""
+        now = time.monotonic()
+        header = self._ack_header(
+            msg_id, waiting.sender, wire.TAKEN, waiting.attempt, waiting.copies
+        )
+        header[wire.F_CONFIRM] = 1
+        header[wire.F_AGE] = self._standstill(waiting)
+        header[wire.F_BEAT] = self._settings.heartbeat_interval
+        if again:
+            header[wire.F_AGAIN] = 1
+        frames = wire.encode(wire.ACK, header)
+        idx = self.links.send_any(frames, prefer)
+        if idx is None:
+            # its sender cannot hear of it: give it back (sent again, run once)
+            LOG.warning("zmq: no live proxy to report message %s taken: not run here", msg_id)
+            self._verdict(msg_id, waiting, False, tell_sender=True)
+            return
+        if not self.links.confirms[idx]:
+            waiting.answer.put(True)  # a proxy without confirmations: as before
+            self._replay[idx].add(now, frames, self._settings.replay_window)
+            return
+        self._replay[idx].add(now, frames, self._settings.replay_window, msg_id)
+        waiting.sent_at, waiting.via = now, idx
+        self._confirming[msg_id] = waiting
+        LOG.debug("zmq: asked proxy %d whether %s may run (again: %s)", idx, msg_id, again)
+
+    def _standstill(self, waiting: _Waiting) -> float:
+        """How long this process's I/O loop may have stood still (sending nothing to
+        any proxy) while it had the message (see proxy._late): the last stall if it
+        ended after, or just before, the message was last reported (a freeze between
+        a worker taking it and this "taken" leaving the loop is one), else a lateness
+        below what counts as a stall."""
+        thawed_at, length = self._io.last_stall
+        if thawed_at > waiting.signed_at - THAW_QUARANTINE:
+            return round(max(length, STALL_MIN), 3)
+        return STALL_MIN
+
+    def _on_verdict(self, idx: int, header: dict) -> None:
+        ids = header.get(wire.F_IDS)
+        if not isinstance(ids, list):
+            return
+        confirmed = header.get(wire.F_VERDICT) == wire.CONFIRMED
+        confirming = self._confirming
+        for msg_id in ids:
+            waiting = confirming.get(msg_id) if isinstance(msg_id, str) else None
+            # only the proxy asked last decides: one that was asked before and
+            # answers late (it was stalled) is not the one its sender heard from
+            if waiting is not None and waiting.via == idx:
+                del confirming[msg_id]
+                LOG.debug("zmq: proxy %d %s %s", idx, header.get(wire.F_VERDICT), msg_id)
+                self._verdict(msg_id, waiting, confirmed)
+
+    def _verdict(self, msg_id: str, waiting: _Waiting, run: bool, tell_sender=False) -> None:
+        if not run:
+            self._dedup.forget(msg_id)  # a copy sent again is new here
+            if tell_sender:
+                self._ack(waiting.idx, msg_id, waiting.sender, wire.RELEASED, waiting.attempt)
+        waiting.answer.put(run)
+
+    def _reask(self, down: int, since: float) -> None:
+        """Ask again about the "taken" ACKs a proxy that went down did not answer.
+
+        The proxy may have decided and relayed the verdict to the sender before
+        it went away.  When this process itself was frozen, the proxy most likely
+        only dropped its connection (silent too long): ask it again once it is
+        back (it remembers what it confirmed), another proxy only if it stays
+        away.  Otherwise the proxy is hung, dead or cut off: ask another now."""
+        unanswered = [(m, w) for m, w in self._confirming.items() if w.via == down]
+        if not unanswered or self.links.closed:
+            return
+        now = time.monotonic()
+        thawed_at, _length = self._io.last_stall
+        froze = since - thawed_at < self._settings.proxy_timeout
+        if self.links.is_live(down):
+            target = down
+        elif froze and now - since < self._settings.proxy_timeout:
+            self._io.call_later(CONFIRM_GRACE, self._reask, down, since)
+            return
+        else:
+            target = (down + 1) % len(self._replay)
+        for msg_id, waiting in unanswered:
+            del self._confirming[msg_id]
+            self._send_taken(msg_id, waiting, target, again=True)
+
+    def _abandon_unanswered(self, now: float) -> None:
+        """Verdicts that never came: run those.
+
+        A proxy keeps a verdict until it can be sent, so none came means the
+        proxy went away after it relayed the "taken" (the sender has it: not
+        running the message would lose it) or before (the sender sends it
+        again and this listener answers the copy "taken").  Only a refusal
+        lost with its proxy makes this run a message that runs elsewhere too."""
+        limit = self._settings.proxy_timeout + self._settings.replay_window
+        for msg_id, waiting in list(self._confirming.items()):
+            if now - waiting.sent_at > limit:
+                del self._confirming[msg_id]
+                LOG.warning(
+                    "zmq: no proxy answered for %.1f s whether message %s may run; running it",
+                    now - waiting.sent_at,
+                    msg_id,
+                )
+                self._verdict(msg_id, waiting, True)
 
     def _expire(self, msg_id: str, waiting: _Waiting) -> None:
         with self._settle_lock:
@@ -384,6 +564,8 @@ class ZmqListener(base.PollStyleListener):
     def _on_proxy_down(self, idx: int) -> None:
         """A proxy disconnected or stopped answering: what went through it in the
         last moments may be stuck or lost there, so send it again elsewhere."""
+        if any(waiting.via == idx for waiting in self._confirming.values()):
+            self._io.call_later(CONFIRM_GRACE, self._reask, idx, time.monotonic())
         if len(self._replay) < 2:
             return
         frames_list = self._replay[idx].drain(time.monotonic(), self._settings.replay_window)
@@ -485,4 +667,12 @@ class ZmqListener(base.PollStyleListener):
         """Close; casts nobody polled go back to their senders, who send them again."""
         self._stopped = True
         self._io.call_soon(self._release_unpolled, self._drain_incoming())
+        self._io.call_soon(self._abandon_all)
         self.links.close()
+
+    def _abandon_all(self) -> None:
+        """Closing: workers still waiting for a verdict run their casts (see
+        _abandon_unanswered)."""
+        confirming, self._confirming = self._confirming, {}
+        for msg_id, waiting in confirming.items():
+            self._verdict(msg_id, waiting, True)

@@ -52,6 +52,15 @@ COUNTER_HELP = {
     "revoked": "Messages from a key removed from allowed_clients (answered 'key revoked').",
     "acl_denied": "Registrations and sends the key's listen/send permissions refused.",
     "reply_denied": "Replies and acks not from the listener the message went to (dropped).",
+    "confirmed": "'taken' acks confirmed to their listener (it may run the message).",
+    "confirmed_again": "'taken' acks asked about again (the listener lost the answer) and "
+    "confirmed from memory.",
+    "refused_late": "'taken' acks refused as late (sender told 'released'; the listener "
+    "does not run the message).",
+    "refused_resent": "'taken' acks refused because the cast, sent again, went to another "
+    "listener through this proxy.",
+    "resend_taken": "Casts sent again that this proxy had confirmed to a listener meanwhile "
+    "(answered 'taken' for it, not routed).",
 }
 
 

@@ -82,6 +82,18 @@ zmq_opts = [
         "batch_size to its senders, which then let that many more be in flight (up to 1024 "
         "in all), so that batches fill without waiting for batch_timeout.",
     ),
+    cfg.BoolOpt(
+        "confirm_casts",
+        default=False,
+        help="An RPC server runs a cast only once the proxy that relayed its worker's "
+        "'taken' confirmed it. Closes the window in which a server process frozen right "
+        "after taking a cast (SIGSTOP, a paused VM) runs a cast that its sender also gives "
+        "to another server; costs each cast one proxy round trip before it runs (well under "
+        "a millisecond below saturation, driver/bench/results/confirm-cost-*). Off by "
+        "default until it passes the fault lab's hung and black-holed proxies every time "
+        "(driver/README.md, Delivery guarantees). Proxies without confirmations are used "
+        "as before.",
+    ),
     cfg.IntOpt(
         "send_retries",
         default=-1,

@@ -27,9 +27,11 @@ from oslo_messaging_zmq.ioloop import send_frames
 from oslo_messaging_zmq.routing import (
     ANY_POOL,
     AnswerBook,
+    ConfirmMemory,
     Counters,
     Held,
     HoldStore,
+    ResendBook,
     RoutingTable,
     hold_keys_for,
 )
@@ -52,7 +54,21 @@ _SENT, _BUSY, _GONE = 0, 1, 2
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-_PONG = wire.encode(wire.PONG, {})
+_PONG = wire.encode(wire.PONG, {wire.F_CONFIRM: 1})  # this proxy confirms "taken" ACKs
+# A "taken" is late when the listener's silence here plus the message's age
+# there come this close to peer_timeout (transit, maintenance granularity)
+_LATE_MARGIN = 0.5
+# After a stall of this proxy longer than this, the "taken" ACKs that waited in its
+# sockets are refused until it read them all, and for at least _THAW_REFUSAL s
+_STALL_REFUSE = 2.0  # below the listeners' proxy_timeout (3 s), after which they ask another
+_THAW_REFUSAL = 1.0
+# verdicts go out at least every this many messages of a receive burst (a burst
+# of a busy proxy lasts tens of ms; a worker waits for its verdict)
+_VERDICTS_EVERY = 32
+_CONFIRMS_KEPT = 300.0  # s a proxy remembers what it confirmed to a listener it lost
+_MAX_CONFIRMS_KEPT = 200000
+_RESENDS_KEPT = 60.0  # s a proxy remembers where it routed a cast sent again
+_MAX_RESENDS_KEPT = 100000
 
 
 class Proxy:
@@ -81,9 +97,18 @@ class Proxy:
         self._identity_logged: dict[bytes, float] = {}
         self._revoked_logged: dict[str, float] = {}
         self._reply_logged: dict[bytes, float] = {}
+        self._late_logged: dict[bytes, float] = {}
         self.answers = AnswerBook(_MAX_ANSWERS)
         # read once: an option lookup costs more than the rest of an answer's check
         self._answer_times = (float(opts.hold_ttl), float(opts.peer_timeout))
+        peer_timeout = float(opts.peer_timeout)
+        self._late_after = peer_timeout - min(_LATE_MARGIN, peer_timeout / 10)
+        # verdicts on "taken" ACKs not sent yet: listener -> message ids
+        self._verdicts: dict[str, dict[bytes, list[str]]] = {wire.CONFIRMED: {}, wire.REFUSED: {}}
+        self._verdicts_due = False
+        self._thawed = (False, 0.0)  # (backlog not read yet, refusing until) after a stall
+        self.confirms = ConfirmMemory(peer_timeout + 2.0, _CONFIRMS_KEPT, _MAX_CONFIRMS_KEPT)
+        self.resends = ResendBook(_RESENDS_KEPT, _MAX_RESENDS_KEPT)
         self._acl_logged: dict[tuple, float] = {}
         self._former_names: dict[str, str] = {}  # revoked key -> its file's name
         self._reload_keys = False
@@ -408,6 +433,7 @@ class Proxy:
         if key is not None:
             self._detached[ident] = (key, now)
         if self.table.unregister(ident, now) is not None:
+            self.confirms.lost(ident, now)
             LOG.info("listener %s disconnected", ident.hex()[:12])
         self.clients.pop(ident, None)
 
@@ -460,6 +486,7 @@ class Proxy:
                 self._flush_holds(ident, target)
         elif mtype == wire.UNREGISTER:
             if self.table.unregister(ident, now) is not None:
+                self.confirms.lost(ident, now)
                 LOG.info("listener %s unregistered", ident.hex()[:12])
         else:
             raise wire.WireError("unexpected type")
@@ -468,22 +495,46 @@ class Proxy:
         msg_id = wire.get_str(header, wire.F_ID)
         dest = wire.get_ident(header, wire.F_TO)
         ids = wire.get_ids(header) if mtype == wire.ACK else None
+        out = {wire.F_ID: msg_id}
+        asked = late = False  # the listener waits for a verdict; it is "refused"
+        if mtype == wire.REPLY:
+            final = not header.get(wire.F_HB)
+        else:
+            state = header.get(wire.F_STATE, wire.TAKEN)
+            if state not in wire.ACK_STATES:
+                raise wire.WireError("bad state")
+            asked = state == wire.TAKEN and ids is None and bool(header.get(wire.F_CONFIRM))
+            if asked and header.get(wire.F_AGAIN) and self.confirms.confirmed(ident, msg_id):
+                # asked again, its confirmation lost (the listener was forgotten here
+                # right after): the same answer; its sender was told already
+                self.table.touch(ident, now)
+                self.counters.inc("confirmed_again")
+                self._verdict(ident, msg_id, wire.CONFIRMED, now)
+                return
+            if asked and (
+                self._resent_elsewhere(ident, msg_id, now) or self._late(ident, header, now)
+            ):
+                state = wire.RELEASED  # the sender sends it again; the listener will not run it
+                late = True
+            final = state == wire.TAKEN
         # a listener's answers keep it registered (it skips its REGISTERs while
         # it answers), even one that is refused below
         self.table.touch(ident, now)
         if self.zap is not None:
-            ids = self._answerable(ident, mtype, header, msg_id, ids, dest, now)
+            ids = self._answerable(ident, mtype, msg_id, ids, dest, final, now)
             if ids is False:
+                if asked:
+                    # not relayed (this proxy did not deliver it: a listener asking again
+                    # after its proxy went away), judged all the same: the proxy that did
+                    # may have confirmed it, and the sender hears "taken" from the listener
+                    # when it sends the message again
+                    self._verdict(ident, msg_id, wire.REFUSED if late else wire.CONFIRMED, now)
                 return
-        out = {wire.F_ID: msg_id}
         if mtype == wire.REPLY:
             if header.get(wire.F_HB):
                 out[wire.F_HB] = 1
             self.counters.inc("replies")
         else:
-            state = header.get(wire.F_STATE, wire.TAKEN)
-            if state not in wire.ACK_STATES:
-                raise wire.WireError("bad state")
             out[wire.F_STATE] = state
             out[wire.F_BY] = ident.hex()
             if ids is not None:
@@ -494,8 +545,94 @@ class Proxy:
                     out[key] = value
             self.counters.inc("acks")
         self._send(dest, wire.encode(mtype, out, body))
+        if asked:
+            # confirmed even when the sender is gone: nobody else will be given it
+            self._verdict(ident, msg_id, wire.REFUSED if late else wire.CONFIRMED, now)
 
-    def _answerable(self, ident, mtype, header, msg_id, ids, dest, now):
+    def _resent_elsewhere(self, ident: bytes, msg_id: str, now: float) -> bool:
+        """Did this proxy route a copy sent again to another listener?  Its sender
+        sent it again (its proxy went away before the "taken" reached it) and the
+        other listener may run it: this one must not."""
+        other = self.resends.routed_to(msg_id, now)
+        if other is None or other == ident:
+            return False
+        self.counters.inc("refused_resent")
+        LOG.debug(
+            "refused 'taken' of %s from %s: sent again to %s",
+            msg_id,
+            ident.hex()[:12],
+            other.hex()[:12],
+        )
+        return True
+
+    def _late(self, ident: bytes, header: dict, now: float) -> bool:
+        """Could another proxy have forgotten this listener, and routed the message
+        elsewhere, before this "taken" reaches its sender?
+
+        Proxies forget a listener silent for peer_timeout.  The silence here
+        covers the time the ACK spent queued in the listener's sockets (a
+        frozen process sends nothing, and its queue drains in order after the
+        thaw); the age the listener reports covers its I/O loop standing still
+        before it sent the ACK (listener._standstill).  Another proxy may have
+        heard from the listener up to one heartbeat interval (beat) earlier."""
+        peer = self.table.peers.get(ident)
+        backlog, until = self._thawed
+        if peer is None:
+            late = True  # forgotten here already (or never registered)
+        elif backlog or now < until:
+            # it waited here while this proxy was stalled: its listener may have sent
+            # it again through another proxy (a refusal here agrees with either verdict
+            # there; a confirmation would contradict a refusal)
+            late = True
+        else:
+            silent = max(now - peer.last_seen, wire.get_num(header, wire.F_AGE))
+            late = silent + wire.get_num(header, wire.F_BEAT) > self._late_after
+        if late:
+            self.counters.inc("refused_late")
+            if _log_due(self._late_logged, ident):
+                LOG.warning(
+                    "refused a late 'taken' from listener %s about message %s (its process was "
+                    "silent for about peer_timeout %.1f s, or this proxy was stalled: frozen?); "
+                    "its sender will send the message again",
+                    ident.hex()[:12],
+                    header.get(wire.F_ID),
+                    self.opts.peer_timeout,
+                )
+        return late
+
+    def _verdict(self, ident: bytes, msg_id: str, verdict: str, now: float) -> None:
+        book = self._verdicts[verdict]
+        pending = book.get(ident)
+        if pending is None:
+            book[ident] = [msg_id]
+        else:
+            pending.append(msg_id)
+        self._verdicts_due = True
+        if verdict == wire.CONFIRMED:
+            self.counters.inc("confirmed")
+            self.confirms.add(ident, msg_id, now)
+
+    def flush_verdicts(self) -> None:
+        """Answer the "taken" ACKs relayed since the last flush, one CONFIRM per listener
+        and verdict.  A verdict is never dropped while its listener is connected: the
+        sender was told already, and the listener waits for it (a full queue to the
+        listener keeps it for the next flush)."""
+        self._verdicts_due = False
+        for verdict, book in self._verdicts.items():
+            if not book:
+                continue
+            for ident, ids in list(book.items()):
+                while ids:
+                    header = {wire.F_IDS: ids[: wire.MAX_IDS], wire.F_VERDICT: verdict}
+                    result = self._try_send(ident, wire.encode(wire.CONFIRM, header))
+                    if result == _BUSY:
+                        self._verdicts_due = True
+                        break
+                    del ids[: wire.MAX_IDS]  # sent, or its listener is gone
+                if not ids:
+                    del book[ident]
+
+    def _answerable(self, ident, mtype, msg_id, ids, dest, final, now):
         """CURVE: an ACK/REPLY goes only from a listener this proxy gave the message to,
         to the peer that sent it, while that peer is connected with its key.
 
@@ -524,11 +661,6 @@ class Proxy:
                     msg_id,
                 )
             return False
-        final = (
-            not header.get(wire.F_HB)
-            if mtype == wire.REPLY
-            else (header.get(wire.F_STATE, wire.TAKEN) == wire.TAKEN)
-        )
         for answered in ids if ids is not None else (msg_id,):
             if final:
                 book.answered(ident, answered)
@@ -578,6 +710,9 @@ class Proxy:
             out[wire.F_ACK] = 1
         if isinstance(attempt, int) and not isinstance(attempt, bool):
             out[wire.F_TRY] = attempt
+            if attempt > 1 and not call and not fanout and kind == wire.RPC:
+                if self._taken_already(ident, msg_id, attempt, now):
+                    return
         if kind == wire.NOTIFY:
             self._route_notify(ident, msg_id, exchange, topic, label, out, body, seq, now)
         elif fanout:
@@ -587,6 +722,25 @@ class Proxy:
             key = (kind, exchange, topic, server)
             mandatory = bool(header.get(wire.F_MANDATORY))
             self._route_one(ident, msg_id, key, label, out, body, seq, pin, ttl, mandatory, now)
+
+    def _taken_already(self, ident: bytes, msg_id: str, attempt: int, now: float) -> bool:
+        """A cast sent again that this proxy confirmed to a listener meanwhile (the
+        listener asked here after the sender's proxy went away): answer "taken" for
+        that listener instead of giving it to another one."""
+        holder = self.confirms.confirmed_to(msg_id, now)
+        if holder is None:
+            return False
+        self.counters.inc("resend_taken")
+        LOG.debug(
+            "cast %s sent again (try %d) was confirmed to %s: answered taken",
+            msg_id,
+            attempt,
+            holder.hex()[:12],
+        )
+        header = {wire.F_ID: msg_id, wire.F_STATE: wire.TAKEN, wire.F_BY: holder.hex()}
+        header[wire.F_TRY] = attempt
+        self._send(ident, wire.encode(wire.ACK, header))
+        return True
 
     def _route_one(self, ident, msg_id, key, label, out, body, seq, pin, ttl, mandatory, now):
         _kind, exchange, topic, server = key
@@ -601,6 +755,8 @@ class Proxy:
                 self.counters.inc("routed", label)
                 if self.zap is not None:
                     self.answers.delivered(dest, msg_id, ident, now + self._answer_ttl(ttl))
+                if out.get(wire.F_TRY, 1) > 1 and wire.F_ACK in out:
+                    self.resends.routed(msg_id, dest, now)
                 return
             if result == _BUSY:
                 # never hand it to another listener: a copy re-sent later must
@@ -610,6 +766,7 @@ class Proxy:
                 return
             # the listener vanished: forget it until it registers again
             self.table.unregister(dest, now)
+            self.confirms.lost(dest, now)
             pin = None
         if mandatory:
             # at_least_once: the sender wants to know now
@@ -633,6 +790,7 @@ class Proxy:
                 busy = True
             else:
                 self.table.unregister(dest, time.monotonic())
+                self.confirms.lost(dest, time.monotonic())
         return sent, busy
 
     def _route_fanout(self, ident, msg_id, exchange, topic, label, out, body) -> None:
@@ -721,8 +879,11 @@ class Proxy:
     def maintenance(self) -> None:
         now = self._clock()
         for ident in self.table.expire(now, self.opts.peer_timeout, self.opts.hold_ttl):
+            self.confirms.lost(ident, now)
             LOG.info("listener %s timed out", ident.hex()[:12])
         self.answers.expire(now)
+        self.confirms.expire(now)
+        self.resends.expire(now)
         for key, held in self.holds.expire(now):
             label = wire.target_label(key[0], key[1], key[2])
             self.counters.inc("expired")
@@ -813,9 +974,15 @@ class Proxy:
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
-                for _unused in range(_MAX_BURST):
+                for count in range(1, _MAX_BURST + 1):
                     if not self._receive():
+                        if self._thawed[0]:
+                            self._thawed = (False, self._thawed[1])
                         break
+                    if self._verdicts_due and not count % _VERDICTS_EVERY:
+                        self.flush_verdicts()  # a worker waits for each
+            if self._verdicts_due:
+                self.flush_verdicts()
             now = time.monotonic()
             if now >= next_maintenance:
                 self.maintenance()
@@ -846,6 +1013,8 @@ class Proxy:
         now = time.monotonic()
         gap = now - self._last_clock - _MAINTENANCE_INTERVAL
         self._last_clock = now
+        if gap > min(_STALL_REFUSE, self.opts.peer_timeout / 2):
+            self._thawed = (True, now + _THAW_REFUSAL)
         if gap > self.opts.peer_timeout / 2:
             self.table.touch_all(now)
             for ident in self.clients:

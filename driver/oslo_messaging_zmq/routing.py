@@ -341,6 +341,115 @@ class AnswerBook:
             self._order = collections.deque(sorted((e[1], k) for k, e in entries.items()))
 
 
+class ConfirmMemory:
+    """What a proxy confirmed to each listener lately (wire.CONFIRM), kept longer
+    for a listener it lost.
+
+    A listener frozen right after its "taken" was confirmed is forgotten by the
+    proxy (silent for peer_timeout, its connection dropped) with the
+    confirmation still unread: it never gets it, asks again after the thaw, and
+    must get the same answer (the sender was told "taken").  So the
+    confirmations of the last ``recent`` seconds are moved aside when the
+    listener is lost and kept ``kept`` seconds, at most ``max_kept`` ids in all
+    (oldest first out: a question about one of those is judged afresh).
+    """
+
+    def __init__(self, recent: float, kept: float, max_kept: int) -> None:
+        self.recent, self.kept, self.max_kept = recent, kept, max_kept
+        self._recent: dict[bytes, collections.deque[tuple[float, str]]] = {}
+        self._lost: dict[bytes, tuple[float, set[str]]] = {}
+        self._lost_count = 0
+        self._by_id: dict[str, tuple[float, bytes]] = {}  # oldest first
+
+    def add(self, listener: bytes, msg_id: str, now: float) -> None:
+        self._by_id.pop(msg_id, None)
+        self._by_id[msg_id] = (now, listener)
+        log = self._recent.get(listener)
+        if log is None:
+            log = self._recent[listener] = collections.deque()
+        log.append((now, msg_id))
+        limit = now - self.recent
+        while log[0][0] < limit:
+            log.popleft()
+
+    def lost(self, listener: bytes, now: float) -> None:
+        """The proxy forgot the listener: keep what it confirmed to it just before."""
+        log = self._recent.pop(listener, None)
+        if not log:
+            return
+        limit = log[-1][0] - self.recent  # its last moments, however long ago
+        ids = {msg_id for when, msg_id in log if when >= limit}
+        until, kept = self._lost.get(listener, (0.0, set()))
+        self._lost_count += len(ids - kept)
+        kept |= ids
+        self._lost[listener] = (now + self.kept, kept)
+        while self._lost_count > self.max_kept and self._lost:
+            oldest = min(self._lost, key=lambda ident: self._lost[ident][0])
+            self._lost_count -= len(self._lost.pop(oldest)[1])
+
+    def confirmed(self, listener: bytes, msg_id: str) -> bool:
+        lost = self._lost.get(listener)
+        if lost is not None and msg_id in lost[1]:
+            return True
+        log = self._recent.get(listener)
+        return log is not None and any(known == msg_id for _when, known in log)
+
+    def confirmed_to(self, msg_id: str, now: float) -> bytes | None:
+        """The listener this proxy confirmed the message to lately, if any."""
+        return _fresh(self._by_id, msg_id, now - self.recent)
+
+    def expire(self, now: float) -> None:
+        for ident in [i for i, (until, _ids) in self._lost.items() if until <= now]:
+            self._lost_count -= len(self._lost.pop(ident)[1])
+        _trim_oldest(self._by_id, now - self.recent)
+
+    def __len__(self) -> int:
+        return self._lost_count + sum(len(log) for log in self._recent.values())
+
+
+class ResendBook:
+    """To which listener a proxy routed each cast sent again lately (try > 1).
+
+    The listener that took an earlier copy may ask this proxy for its verdict
+    (its own proxy went away): if the copy sent again went to another listener,
+    the answer must be "refused", or both run it.  Only copies sent again are
+    kept: a first copy has no earlier one."""
+
+    def __init__(self, keep: float, max_ids: int) -> None:
+        self.keep, self.max_ids = keep, max_ids
+        self._to: dict[str, tuple[float, bytes]] = {}  # oldest first
+
+    def routed(self, msg_id: str, listener: bytes, now: float) -> None:
+        self._to.pop(msg_id, None)
+        self._to[msg_id] = (now, listener)
+        if len(self._to) > self.max_ids:
+            del self._to[next(iter(self._to))]
+
+    def routed_to(self, msg_id: str, now: float) -> bytes | None:
+        return _fresh(self._to, msg_id, now - self.keep)
+
+    def expire(self, now: float) -> None:
+        _trim_oldest(self._to, now - self.keep)
+
+    def __len__(self) -> int:
+        return len(self._to)
+
+
+def _fresh(entries: dict, key: str, limit: float) -> bytes | None:
+    """The listener of an entry (when, listener) no older than limit, else None."""
+    entry = entries.get(key)
+    return entry[1] if entry is not None and entry[0] >= limit else None
+
+
+def _trim_oldest(entries: dict, limit: float) -> None:
+    """Drop the entries (when, ...) older than limit from a dict kept oldest first."""
+    while entries:
+        first = next(iter(entries))
+        if entries[first][0] >= limit:
+            return
+        del entries[first]
+
+
 def hold_keys_for(target: Target) -> list[Target]:
     """Held-message keys a newly registered listener target takes."""
     kind, exchange, topic, extra = target
@@ -373,6 +482,11 @@ class Counters:
         "reply_denied",
         "revoked",
         "acl_denied",
+        "confirmed",
+        "confirmed_again",
+        "refused_late",
+        "refused_resent",
+        "resend_taken",
     )
     PER_TARGET = ("routed", "held", "dropped", "acl_denied")
     # the label of every target beyond max_targets

@@ -53,12 +53,34 @@ status     str       STATUS: "routed" (multi-copy), "held", "dropped",      T
 why        str       reason of a dropped status; with an empty id it is     T
                      about the peer, not a message: "key revoked",
                      "not permitted: listen on <target>"
-ids        [str]     a batched "waiting" ACK: every id it is about          A
+ids        [str]     a batched "waiting" ACK: every id it is about;         A C
+                     CONFIRM: the "taken" ACKs it answers
+confirm    1         a "taken" ACK the listener runs only once the proxy    A O
+                     confirms it; in PONG: this proxy confirms
+again      1         the listener asks again (its verdict was lost): the    A
+                     proxy answers what it confirmed, if it did
+age        float     s the listener's I/O loop may have stood still while   A
+                     it had the message (its last stall, or lateness below
+                     a stall), with confirm
+beat       float     the listener's heartbeat_interval, with confirm        A
+verdict    str       CONFIRM: "confirmed" (run it) or "refused" (do not:    C
+                     the sender was told "released")
 targets    [[4str]]  REGISTER: (kind, exchange, topic, server-or-pool)      R
 =========  ========  =====================================================  ==================
 
-Columns "in": S SEND, D DELIVER, A ACK, P REPLY, T STATUS, R REGISTER.
-HELLO, UNREGISTER and PONG carry an empty map.
+Columns "in": S SEND, D DELIVER, A ACK, P REPLY, T STATUS, R REGISTER,
+C CONFIRM, O PONG.  HELLO and UNREGISTER carry an empty map.
+
+CONFIRM closes the window between a worker taking a cast and its "taken"
+reaching the sender: a listener frozen in that window could run a cast its
+sender meanwhile gave to another listener.  The proxy that relays a "taken"
+with ``confirm`` judges whether it is late: the listener was silent on this
+proxy, or (its ``age``) on any, for about ``peer_timeout``, so another proxy
+may have forgotten it and routed the cast elsewhere; or the proxy itself was
+stalled with the "taken" in its socket, so the listener may have sent it
+again through another proxy, which judged it already.  A late one
+goes on to the sender as "released" and is answered "refused"; any other is
+relayed and answered "confirmed".  Answers are batched per listener.
 
 The BODY of SEND/DELIVER is JSON ``{"ctxt": …, "msg": …, "monitor": s?}``
 (``B_*``): the request context, the oslo.messaging message, and for calls with
@@ -87,8 +109,9 @@ REPLY = b"P"  # call reply or call-monitor heartbeat (listener -> proxy -> calle
 PONG = b"O"
 DELIVER = b"D"  # a message for a listener
 STATUS = b"T"  # the proxy's own answer to a sender
+CONFIRM = b"C"  # the proxy's verdict on "taken" ACKs that asked for one
 
-TYPES = frozenset({HELLO, REGISTER, UNREGISTER, SEND, ACK, REPLY, PONG, DELIVER, STATUS})
+TYPES = frozenset({HELLO, REGISTER, UNREGISTER, SEND, ACK, REPLY, PONG, DELIVER, STATUS, CONFIRM})
 
 F_ID = "id"
 F_KIND = "kind"
@@ -115,6 +138,11 @@ F_TRY = "try"
 F_TARGETS = "targets"
 F_IDS = "ids"
 F_BATCH = "batch"  # in ACKs of a batching notification listener: its batch_size
+F_CONFIRM = "confirm"
+F_AGE = "age"
+F_BEAT = "beat"
+F_AGAIN = "again"
+F_VERDICT = "verdict"
 
 B_CONTEXT = "ctxt"
 B_MESSAGE = "msg"
@@ -125,6 +153,10 @@ TAKEN = "taken"
 WAITING = "waiting"
 RELEASED = "released"
 ACK_STATES = frozenset({TAKEN, WAITING, RELEASED})
+
+# CONFIRM verdicts
+CONFIRMED = "confirmed"
+REFUSED = "refused"
 
 # STATUS values
 ROUTED = "routed"

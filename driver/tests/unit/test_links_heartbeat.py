@@ -10,6 +10,7 @@ from oslo_messaging_zmq import links
 class _Loop:
     def __init__(self):
         self.later = []
+        self.last_stall = (-1e9, 0.0)
 
     def call_later(self, delay, fn, *args):
         self.later.append((delay, fn))
@@ -59,3 +60,32 @@ def test_traffic_older_than_an_interval_does_not_count():
     lk._traffic_in[0] = lk._traffic_out[0] = now - 1.5
     lk._heartbeat()
     assert sent == [0]
+
+
+def test_a_proxy_live_when_this_process_froze_is_live_for_proxy_timeout_after_the_thaw():
+    lk, _sent = _links()
+    now = time.monotonic()
+    lk.last_pong = [now - 5.0, now - 10.0]  # proxy_timeout is 3 s
+    lk.io.last_stall = (now - 0.1, 4.8)  # frozen from now - 4.9 to now - 0.1
+    assert lk.is_live(0)  # answered 0.1 s before the freeze: its pong is in the socket
+    assert not lk.is_live(1)  # silent for 5.1 s before the freeze already
+    lk.io.last_stall = (now - 3.1, 4.8)  # thawed longer than proxy_timeout ago
+    assert not lk.is_live(0)
+    lk.last_pong[0] = 0.0  # disconnected
+    lk.io.last_stall = (now - 0.1, 4.8)
+    assert not lk.is_live(0)
+
+
+def test_no_proxy_is_declared_down_for_this_process_own_stall():
+    downs = []
+    lk, _sent = _links()
+    lk._on_down = downs.append
+    now = time.monotonic()
+    lk.last_pong = [now - 5.0, now - 5.0]
+    lk._was_live = [True, True]
+    lk.io.last_stall = (now - 0.01, 4.9)
+    lk._heartbeat()
+    assert downs == []
+    lk.io.last_stall = (-1e9, 0.0)  # the same silence without a stall: both are down
+    lk._heartbeat()
+    assert downs == [0, 1]

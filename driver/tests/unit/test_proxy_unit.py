@@ -32,14 +32,19 @@ class RecordingProxy(Proxy):
         return [h for i, t, h in self.sent if i == ident and (mtype is None or t == mtype)]
 
 
-@pytest.fixture
-def prx():
+def make_proxy() -> RecordingProxy:
+    """A plain-mode proxy (hold TTL 30 s) whose sends are recorded; close() it."""
     conf = cfg.ConfigOpts()
     options.register_proxy(conf)
     conf([], project="test")
     conf.set_override("security_mode", "plain", group="zmq_proxy")
     conf.set_override("hold_ttl", 30, group="zmq_proxy")
-    instance = RecordingProxy(conf.zmq_proxy)
+    return RecordingProxy(conf.zmq_proxy)
+
+
+@pytest.fixture
+def prx():
+    instance = make_proxy()
     yield instance
     instance.close()
 

@@ -38,11 +38,14 @@ def install(lifetime: float, parent: int | None = None) -> None:
 
 
 def setup_logging() -> None:
+    """INFO; the driver's DEBUG lines too with FAULTLAB_DEBUG=1 (message ids, verdicts)."""
     warnings.simplefilter("ignore", DeprecationWarning)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    if os.environ.get("FAULTLAB_DEBUG") == "1":
+        logging.getLogger("oslo_messaging_zmq").setLevel(logging.DEBUG)
 
 
 def ready() -> None:

@@ -1,13 +1,15 @@
 """Soak: the whole fault sequence repeated in one lab, summary to a file.
 
     python -m faultlab.soak --rounds N [--minutes M] --out SUMMARY.md [--workdir DIR]
+                            [--faults F,F] [--option NAME=VALUE ...]
 
 Runs up to N rounds of every fault (no new round once M minutes are used),
 with the same processes throughout, so what a fault leaves behind (leaked
 in-flight slots, stale registrations) meets the next faults.  Writes a
 markdown summary (per fault over all rounds, then every window) to the --out
 path and the JSON summary next to it (same name, .json).  Exit 1 if any
-invariant failed.
+invariant failed.  --option sets a driver option of every lab process in the
+transport URL (e.g. confirm_casts=true).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tempfile
 import time
 
 from faultlab import report, scenario
+from faultlab.lab import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="markdown summary; JSON goes next to it")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--faults", default=",".join(scenario.FAULTS))
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
+    settings = Settings(query=dict(item.split("=", 1) for item in args.option))
     workdir = args.workdir or tempfile.mkdtemp(prefix="faultlab-soak-")
     os.makedirs(workdir, exist_ok=True)
     plan = scenario.Plan(
         rounds=args.rounds,
         minutes=args.minutes,
         faults=tuple(f for f in args.faults.split(",") if f),
+        settings=settings,
     )
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     result = scenario.run(workdir, plan)
@@ -42,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     text = [
         f"# faultlab soak, {started}",
         "",
-        f"{rounds} rounds of {', '.join(plan.faults)}; wall {result['wall_s']} s; "
+        f"{rounds} rounds of {', '.join(plan.faults)}; driver options {settings.query or '-'}; "
+        f"wall {result['wall_s']} s; "
         f"verdict **{'ok' if result['ok'] else 'FAIL'}**",
         "",
         "## Per fault, all rounds",
