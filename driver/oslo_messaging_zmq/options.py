@@ -89,10 +89,10 @@ zmq_opts = [
         "'taken' confirmed it. Closes the window in which a server process frozen right "
         "after taking a cast (SIGSTOP, a paused VM) runs a cast that its sender also gives "
         "to another server; costs each cast one proxy round trip before it runs (well under "
-        "a millisecond below saturation, driver/bench/results/confirm-cost-*). Off by "
-        "default until it passes the fault lab's hung and black-holed proxies every time "
-        "(driver/README.md, Delivery guarantees). Proxies without confirmations are used "
-        "as before.",
+        "a millisecond below saturation; at saturation the verdict queues behind the casts "
+        "already sent, one-way cast p99 about 1.9x, driver/bench/results/confirm-cost-*). "
+        "Off by default for that cost (driver/README.md, Delivery guarantees). Proxies "
+        "without confirmations are used as before.",
     ),
     cfg.IntOpt(
         "send_retries",
