@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=4, help="threads per sender (4)")
     p.add_argument("--window", type=float, default=10.0, help="s per throughput window (10)")
     p.add_argument("--idle", type=float, default=10.0, help="s of idle measurement (10)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="windows of the small and the large case, alternated this many times; the goals "
+        "take each case's median (3)",
+    )
     p.add_argument("--call-timeout", type=float, default=10.0)
     p.add_argument("--churn-duration", type=float, default=180.0, help="s of churn (180; 0: none)")
     p.add_argument("--churn-pct", type=float, default=10.0, help="%% restarted per minute (10)")
@@ -90,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 0 < args.base <= args.listeners:
         p.error("--base must be between 1 and --listeners")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     return args
 
 
@@ -169,10 +178,15 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
 
 
 def window(
-    lab: Lab, count: int, kind: str, args: argparse.Namespace, idle_cpu_pct: list[float]
+    lab: Lab,
+    count: int,
+    kind: str,
+    args: argparse.Namespace,
+    idle_cpu_pct: list[float],
+    rnd: int,
 ) -> dict[str, Any]:
     """One throughput window: every sender thread calls or casts to random hosts."""
-    phase = f"n{count}-{kind}"
+    phase = f"n{count}-{kind}-r{rnd}"
     meter = Meter(lab)
     cmd = {
         "op": "run",
@@ -187,6 +201,7 @@ def window(
     answers = lab.run_senders(cmd, args.window + args.call_timeout + 60)
     ok = sum(a["ok"] for a in answers)
     row: dict[str, Any] = {
+        "round": rnd,
         "listeners": count,
         "kind": lab.kind,
         "workload": kind,
@@ -235,14 +250,19 @@ def _health(doc: dict[str, Any], phase: str, measured: dict[str, Any]) -> None:
 
 
 def throughput(
-    lab: Lab, count: int, args: argparse.Namespace, idle_run: dict[str, Any], doc: dict[str, Any]
+    lab: Lab,
+    count: int,
+    args: argparse.Namespace,
+    idle_run: dict[str, Any],
+    doc: dict[str, Any],
+    rnd: int = 1,
 ) -> list[dict[str, Any]]:
     rows = []
     idle_cpu = [p["cpu_pct"] for p in idle_run["proxies"]]
     for kind in ("call", "cast"):
-        log(f"[{count} listeners] {kind} to random hosts, {args.window:g} s")
-        row = window(lab, count, kind, args, idle_cpu)
-        _health(doc, f"{kind}, {count:,} {lab.kind}", row)
+        log(f"[{count} listeners, round {rnd}] {kind} to random hosts, {args.window:g} s")
+        row = window(lab, count, kind, args, idle_cpu, rnd)
+        _health(doc, f"{kind}, {count:,} {lab.kind}, round {rnd}", row)
         log(
             f"  {row['msgs_per_s']:,.0f} msgs/s, p50 {row['p50_ms']:.1f} ms, p99 "
             f"{row['p99_ms']:.1f} ms, lost {row['lost']}, dups {row['dups']}, proxy RSS "
@@ -299,6 +319,8 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
         _health(doc, f"idle, {n:,} {lab.kind}", doc["idle"][-1])
         log(f"  idle: {scale_report.idle_line(doc['idle'][-1])}")
         doc["results"] += throughput(lab, n, args, doc["idle"][-1], doc)
+        for rnd in range(2, args.rounds + 1):
+            alternate(lab, args, doc, rnd)
 
     if args.churn_duration > 0:
         if args.churn_kind != lab.kind:
@@ -321,6 +343,21 @@ def measure(lab: Lab, args: argparse.Namespace, doc: dict[str, Any]) -> None:
         log(f"  {scale_report.churn_line(doc['churn'])}")
 
 
+def alternate(lab: Lab, args: argparse.Namespace, doc: dict[str, Any], rnd: int) -> None:
+    """One more round: back to the small case (the extra listeners stop cleanly), its
+    windows, the large case again (new routing ids), its windows.  On a shared machine
+    the load of the neighbours drifts; alternating puts both cases under the same drift."""
+    n, base = args.listeners, args.base
+    log(f"[round {rnd}] stopping listeners {base}..{n - 1}")
+    lab.deactivate([host_name(h) for h in range(base, n)])
+    if lab.wait_registered(base, args.register_timeout) is None:
+        raise RuntimeError(f"the proxies still list more than {base} listeners")
+    doc["results"] += throughput(lab, base, args, doc["idle"][0], doc, rnd)
+    reg = activate(lab, base, n, args.register_timeout, lab.kind)
+    log(f"  all {n} registered on both proxies in {reg['seconds']} s")
+    doc["results"] += throughput(lab, n, args, doc["idle"][-1], doc, rnd)
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -337,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     import oslo_messaging_zmq
 
     est = 40 + 2 * (2 * args.window + args.idle + 15) + args.churn_duration + 30
+    est += (args.rounds - 1) * (4 * args.window + 40)
     log(
         f"plan: {args.base} then {args.listeners} listeners, churn {args.churn_duration:g} s; "
         f"about {est / 60:.0f} min; logs and records in {log_dir}"

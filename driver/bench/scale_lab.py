@@ -119,6 +119,8 @@ class Lab:
                     f"s{i}",
                     "--record",
                     str(self.record_dir / f"sent-s{i}.log"),
+                    "--proxy",
+                    str(i),  # sender i through proxy i mod 2: both proxies route
                 ],
                 self.log_dir / f"sender-s{i}.log",
                 f"sender-s{i}",

@@ -42,6 +42,14 @@ class Sender:
         self.fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.seq = itertools.count()
 
+    def stick_to(self, index: int) -> None:
+        """Send through proxy index while it is live.  The driver sticks each transport
+        to one proxy picked from its random routing id: a cloud's many clients spread
+        over the proxies that way, two senders put everything on one proxy half the
+        time.  The harness picks for them (the driver's private state: bench only)."""
+        links = self.transport._driver._get_sender().links
+        links._current = index % len(links.endpoints)
+
     def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
         phase, kind, hosts = cmd["phase"], cmd["kind"], int(cmd["hosts"])
         threads, duration = int(cmd["threads"]), float(cmd["duration"])
@@ -114,10 +122,13 @@ def main() -> None:
     add_transport_args(parser)
     parser.add_argument("--name", required=True)
     parser.add_argument("--record", required=True, help="append-only record of casts sent")
+    parser.add_argument("--proxy", type=int, help="index of the proxy this sender sticks to")
     args = parser.parse_args()
     proto = worker_io.claim_stdout()
     worker_io.setup_logging(args.log_level)
     sender = Sender(make_conf(args.config_file), args.url, args.name, args.record)
+    if args.proxy is not None:
+        sender.stick_to(args.proxy)
     worker_io.say(proto, {"ready": True, "pid": os.getpid()})
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:

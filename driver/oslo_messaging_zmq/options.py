@@ -183,7 +183,10 @@ proxy_opts = [
         "peer_timeout",
         default=5.0,
         min=0.1,
-        help="A registered listener silent for this many seconds is forgotten.",
+        help="A registered listener silent for this many seconds is forgotten. The proxy's "
+        "ZMTP heartbeat follows it: a ping on every connection each peer_timeout/2, and a "
+        "connection silent for peer_timeout after a ping is closed (its routing id is free "
+        "again).",
     ),
     cfg.IntOpt("socket_hwm", default=50000, min=10, help="High water mark of the ROUTER socket."),
     cfg.IntOpt(

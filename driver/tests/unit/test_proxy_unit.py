@@ -340,3 +340,23 @@ def test_a_sender_that_only_sends_keeps_its_binding_and_gets_its_replies(prx):
     prx.handle([b"echo", *wire.encode(wire.REPLY, reply, b"{}")], "key-e")
     assert len(prx.to(b"caller", wire.REPLY)) == 1
     assert prx.counters.total["reply_denied"] == 0
+
+
+@pytest.mark.parametrize("peer_timeout", [0.1, 1.0, 5.0, 30.0])
+def test_zmtp_heartbeat_closes_a_silent_connection_after_the_table_forgot_its_peer(
+    peer_timeout,
+):
+    ivl, timeout = proxy.zmtp_heartbeat(peer_timeout)
+    # a silent connection closes between timeout and ivl + timeout after its last message
+    assert timeout >= peer_timeout
+    assert ivl + timeout <= 1.5 * timeout
+    assert ivl >= 0.5
+
+
+def test_zmtp_heartbeat_pings_less_than_once_a_second_by_default():
+    conf = cfg.ConfigOpts()
+    options.register_proxy(conf)
+    conf([], project="test")
+    peer_timeout = conf.zmq_proxy.peer_timeout
+    assert proxy.zmtp_heartbeat(peer_timeout) == (peer_timeout / 2, peer_timeout)
+    assert peer_timeout / 2 > 1.0
