@@ -4,6 +4,7 @@ the JSON document, written as <stamp>-scale.{json,md} and latest-scale.{json,md}
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +57,16 @@ def _max_rss(doc: dict[str, Any]) -> float | None:
     return max(seen) if seen else None
 
 
-def _median(values: list[float]) -> float | None:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
 def case_medians(rows: list[dict[str, Any]], workload: str, key: str) -> dict[int, float | None]:
     """Per listener count, the median of key over the rounds of one workload."""
     by: dict[int, list[float]] = {}
     for r in rows:
         if r["workload"] == workload:
             by.setdefault(r["listeners"], []).append(r.get(key))
-    return {count: _median(values) for count, values in by.items()}
+    return {
+        count: statistics.median(known) if (known := [v for v in values if v is not None]) else None
+        for count, values in by.items()
+    }
 
 
 def round_ratios(rows: list[dict[str, Any]], workload: str, key: str = "msgs_per_s") -> list:
