@@ -90,10 +90,11 @@ class SnapshotCollector:
         yield from _gauges(snap)
         yield InfoMetricFamily(
             PREFIX.rstrip("_"),
-            "The proxy: driver package version, security mode, ROUTER endpoint.",
+            "The proxy: driver package version, security mode, routing core, ROUTER endpoint.",
             value={
                 "version": self._version,
                 "security_mode": str(snap.get("security_mode", "")),
+                "core": str(snap.get("core", "")),
                 "endpoint": str(snap.get("endpoint", "")),
             },
         )

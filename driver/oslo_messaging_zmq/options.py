@@ -20,6 +20,7 @@ GROUP = "oslo_messaging_zmq"
 PROXY_GROUP = "zmq_proxy"
 
 SECURITY_MODES = ("curve", "plain")
+PROXY_CORES = ("auto", "native", "python")
 
 zmq_opts = [
     cfg.StrOpt(
@@ -196,6 +197,16 @@ proxy_opts = [
         max=64,
         help="libzmq I/O threads of the proxy: they read, write and (CURVE) encrypt the peers' "
         "connections, spread over the threads; the routing itself is one Python thread.",
+    ),
+    cfg.StrOpt(
+        "core",
+        default="auto",
+        choices=PROXY_CORES,
+        help="Who handles the common messages (casts and calls to one listener, their ACKs "
+        "and replies): native, the compiled core (oslo_messaging_zmq._core, built when the "
+        "package is installed where a C compiler and Python's headers are); python, the "
+        "interpreter; auto, native when it is there. Same routing either way; every other "
+        "message is Python's in both. The proxy logs which one runs.",
     ),
     cfg.IntOpt(
         "max_message_size",

@@ -134,6 +134,7 @@ class Proxy:
         self.zap: zmq.Socket | None = None
         self.router = self.ctx.socket(zmq.ROUTER)
         self.endpoint = ""
+        self.core = None  # the native core (_core.Core) once bound, when it runs
 
     # -- setup -----------------------------------------------------------------
     def bind(self) -> None:
@@ -175,7 +176,30 @@ class Proxy:
             router.setsockopt(zmq.IPV6, 1)
         router.bind("tcp://%s:%d" % (host, opts.port))
         self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        LOG.info("zmq proxy listening on %s (security_mode=%s)", self.endpoint, opts.security_mode)
+        self.core = self._native_core()
+        LOG.info(
+            "zmq proxy listening on %s (security_mode=%s, core=%s)",
+            self.endpoint,
+            opts.security_mode,
+            "native" if self.core is not None else "python",
+        )
+
+    def _native_core(self):
+        """The compiled per-message path (option core), on this proxy's state; None: Python."""
+        if self.opts.core == "python":
+            return None
+        module = load_native_core()
+        if module is None:
+            if self.opts.core == "native":
+                raise SystemExit(
+                    "[zmq_proxy] core=native, but oslo_messaging_zmq._core is not built: "
+                    "reinstall the driver where a C compiler and Python's headers are"
+                )
+            return None
+        floor, slack = self._answer_times
+        return module.Core(
+            self, self.router.underlying, self.zap is not None, floor, slack, _MAX_CLIENTS
+        )
 
     # -- security -----------------------------------------------------------------
     def _load_allowed(self, force: bool = False) -> None:
@@ -323,7 +347,7 @@ class Proxy:
         """One message from a peer: [routing id, message]; user is its connection's
         CURVE key (None: plain).
 
-        frame: the zmq.Frame of the routing id, which tells the connection."""
+        frame: the zmq.Frame of the routing id, or the connection's fd it tells."""
         self._totals["received"] += 1
         if len(frames) < 2 or not frames[0] or len(frames[0]) > 255:
             self.counters.inc("malformed")
@@ -356,7 +380,10 @@ class Proxy:
         if owner == user:
             self._detached.pop(ident, None)
             self._owner[ident] = user
-            fd = frame.get(zmq.SRCFD) if frame is not None else -1
+            if frame is None:
+                fd = -1
+            else:
+                fd = frame if isinstance(frame, int) else frame.get(zmq.SRCFD)
             old = self._fd_of.get(ident)
             if old is not None and old != fd:
                 self._on_fd.get(old, set()).discard(ident)
@@ -941,6 +968,7 @@ class Proxy:
             "version": 1,
             "endpoint": self.endpoint,
             "security_mode": self.opts.security_mode,
+            "core": "native" if self.core is not None else "python",
             "uptime_seconds": round(time.time() - self.started, 3),
             "rss_bytes": _rss_bytes(),
             "counters": dict(self.counters.total),
@@ -989,13 +1017,7 @@ class Proxy:
             if self.zap is not None and self.zap in events:
                 self._handle_zap()
             if self.router in events:
-                for count in range(1, _MAX_BURST + 1):
-                    if not self._receive():
-                        if self._thawed[0]:
-                            self._thawed = (False, self._thawed[1])
-                        break
-                    if self._verdicts_due and not count % _VERDICTS_EVERY:
-                        self.flush_verdicts()  # a worker waits for each
+                self._receive_burst()
             if self._verdicts_due:
                 self.flush_verdicts()
             now = time.monotonic()
@@ -1010,6 +1032,32 @@ class Proxy:
                 if force:
                     next_reload = now + _KEY_RELOAD_INTERVAL
         self.close()
+
+    def _receive_burst(self) -> None:
+        """Read the ROUTER until it is empty, _MAX_BURST messages at most."""
+        core, count, flush_at = self.core, 0, _VERDICTS_EVERY
+        while count < _MAX_BURST:
+            if core is None:
+                if not self._receive():
+                    break
+                count += 1
+            else:
+                got = core.pump(_MAX_BURST - count)
+                if type(got) is int:
+                    count += got
+                    if count < _MAX_BURST:
+                        break
+                    return
+                handled, frames, user, fd = got
+                count += handled + 1
+                self.handle(frames, user, fd)
+            if self._verdicts_due and count >= flush_at:
+                self.flush_verdicts()  # a worker waits for each
+                flush_at = count + _VERDICTS_EVERY
+        else:
+            return
+        if self._thawed[0]:
+            self._thawed = (False, self._thawed[1])
 
     def _clock(self) -> float:
         """time.monotonic(), after making up for a stall of this process since the last read.
@@ -1039,12 +1087,42 @@ class Proxy:
         return now
 
     def close(self) -> None:
+        self.core = None  # it holds the ROUTER's address: not one pump after the close
         if self.monitor is not None:
             self.router.disable_monitor()
         for sock in (self.monitor, self.router, self.zap):
             if sock is not None:
                 sock.close(linger=0)
         self.ctx.term()
+
+
+def load_native_core():
+    """The module of the compiled core, bound to pyzmq's own libzmq; None when not built."""
+    try:
+        from oslo_messaging_zmq import _core
+    except ImportError:
+        return None
+    path = _loaded_libzmq()
+    if path is None:
+        LOG.warning("native core not used: cannot tell which libzmq pyzmq loaded")
+        return None
+    _core.load(path)
+    return _core
+
+
+def _loaded_libzmq() -> str | None:
+    """The file of the libzmq this process loaded with pyzmq (its wheel's own copy or the
+    system's), from /proc/self/maps; None when there is not exactly one."""
+    found = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and os.path.basename(fields[5]).startswith("libzmq"):
+                    found.add(fields[5].rstrip("\n"))
+    except OSError:
+        return None
+    return found.pop() if len(found) == 1 else None
 
 
 def _log_due(last: dict, what) -> bool:

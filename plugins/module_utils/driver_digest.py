@@ -1,7 +1,8 @@
 # Copyright: contributors to the zeromq.openstack collection
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """One fingerprint of the driver's code, the same for the source the roles ship and for a copy
-pip installed: sha256 over the package's modules (``oslo_messaging_zmq/*.py``) by name.
+pip installed: sha256 over the package's modules and the source of its native core
+(``oslo_messaging_zmq/*.py``, ``oslo_messaging_zmq/*.c``, installed as package data) by name.
 
 The roles compare it with what each Python environment has, so an environment is reinstalled
 when its code differs from the source, whatever else shares the host's source directory.
@@ -30,7 +31,7 @@ def source_digest(files: dict[str, str]) -> str:
     modules = {
         rel[len(prefix) :]: text.encode("utf-8")
         for rel, text in files.items()
-        if rel.startswith(prefix) and rel.endswith(".py") and "/" not in rel[len(prefix) :]
+        if rel.startswith(prefix) and rel.endswith((".py", ".c")) and "/" not in rel[len(prefix) :]
     }
     if not modules:
         raise ValueError(f"no {prefix}*.py in the driver source")

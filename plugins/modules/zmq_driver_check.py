@@ -103,8 +103,9 @@ driver_version:
   sample: 0.1.0
 driver_digest:
   description:
-    - sha256 over the installed driver's modules (C(oslo_messaging_zmq/*.py)), the fingerprint
-      the roles compare with the source they ship; V(null) when the driver is absent.
+    - sha256 over the installed driver's modules and the source of its native core
+      (C(oslo_messaging_zmq/*.py), C(oslo_messaging_zmq/*.c)), the fingerprint the roles compare
+      with the source they ship; V(null) when the driver is absent.
   returned: always
   type: str
 entry_point:
@@ -156,7 +157,7 @@ def driver_digest():
         return None
     top = list(spec.submodule_search_locations)[0]
     digest = hashlib.sha256()
-    for name in sorted(n for n in os.listdir(top) if n.endswith(".py")):
+    for name in sorted(n for n in os.listdir(top) if n.endswith((".py", ".c"))):
         with open(os.path.join(top, name), "rb") as module:
             digest.update(name.encode() + b"\0" + module.read() + b"\0")
     return digest.hexdigest()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible_collections.zeromq.openstack.plugins.lookup import source_tree
 from ansible_collections.zeromq.openstack.plugins.module_utils import driver_digest, driver_env
 from ansible_collections.zeromq.openstack.plugins.modules import zmq_driver_check
@@ -144,13 +145,23 @@ def _installed_digest(site: Path) -> str | None:
     return json.loads(out.stdout.strip().splitlines()[-1])["driver_digest"]
 
 
-def test_installed_and_source_digests_agree_and_follow_the_code(tmp_path):
-    driver = Path(__file__).resolve().parents[4] / "driver"
-    source = source_tree.read_tree(str(driver), ["pyproject.toml", "oslo_messaging_zmq/*.py"])
-    shutil.copytree(driver / "oslo_messaging_zmq", tmp_path / "oslo_messaging_zmq")
+@pytest.mark.parametrize("changed", ["__init__.py", "_core.c"])
+def test_installed_and_source_digests_agree_and_follow_the_code(tmp_path, changed):
+    top = Path(__file__).resolve().parents[4]
+    driver = top / "driver"
+    # the files the roles ship (roles/common), as the source_tree lookup reads them
+    patterns = yaml.safe_load((top / "roles/common/vars/main.yml").read_text())
+    source = source_tree.read_tree(str(driver), patterns["_common_driver_patterns"])
+    assert "oslo_messaging_zmq/_core.c" in source
+    # what pip installs: the modules and the core's source (package data), not its build
+    shutil.copytree(
+        driver / "oslo_messaging_zmq",
+        tmp_path / "oslo_messaging_zmq",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__"),
+    )
     shipped = driver_digest.source_digest(source)
     assert _installed_digest(tmp_path) == shipped
-    (tmp_path / "oslo_messaging_zmq" / "__init__.py").write_text("# another release\n")
+    (tmp_path / "oslo_messaging_zmq" / changed).write_text("/* another release */\n")
     assert _installed_digest(tmp_path) != shipped
 
 
