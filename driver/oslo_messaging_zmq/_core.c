@@ -421,9 +421,9 @@ static PyObject *str_of(const value_t *v) {
     return PyUnicode_DecodeUTF8((const char *)v->p, (Py_ssize_t)v->n, "strict");
 }
 
+/* A borrowed reference, or NULL (with an exception set only on an error). */
 static PyObject *dict_get(PyObject *dict, PyObject *key) {
-    PyObject *item = PyDict_GetItemWithError(dict, key); /* borrowed */
-    return item;
+    return PyDict_GetItemWithError(dict, key);
 }
 
 /* 1 handled, 0 for Python, -1 error. */
@@ -570,7 +570,7 @@ static int relay(Core *self, char mtype, PyObject *ident, const value_t *f,
         if (final && truthy(&f[F_CONFIRM])) return 0; /* asks for a verdict: Python judges */
     }
     int rc = -1;
-    PyObject *msg_id = NULL, *dest_obj = NULL, *akey = NULL, *peer, *when = NULL;
+    PyObject *msg_id = NULL, *dest_obj = NULL, *peer, *when = NULL;
     if ((msg_id = str_of(vid)) == NULL) goto done;
     if (self->curve) {
         /* proxy._answerable: only from the listener given the message, to its sender */
@@ -650,7 +650,6 @@ static int relay(Core *self, char mtype, PyObject *ident, const value_t *f,
 done:
     Py_XDECREF(msg_id);
     Py_XDECREF(dest_obj);
-    Py_XDECREF(akey);
     Py_XDECREF(when);
     return rc;
 }

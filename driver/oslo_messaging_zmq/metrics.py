@@ -61,6 +61,8 @@ COUNTER_HELP = {
     "listener through this proxy.",
     "resend_taken": "Casts sent again that this proxy had confirmed to a listener meanwhile "
     "(answered 'taken' for it, not routed).",
+    "native_handled": "Messages the native core handled by itself (core native or auto); the "
+    "others took the Python path.",
 }
 
 

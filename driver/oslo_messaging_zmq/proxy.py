@@ -971,7 +971,9 @@ class Proxy:
             "core": "native" if self.core is not None else "python",
             "uptime_seconds": round(time.time() - self.started, 3),
             "rss_bytes": _rss_bytes(),
-            "counters": dict(self.counters.total),
+            "counters": dict(
+                self.counters.total, native_handled=self.core.handled if self.core else 0
+            ),
             "held_now": {"messages": self.holds.count, "bytes": self.holds.bytes},
             "peers": {"listeners": len(self.table.peers), "clients": len(self.clients)},
             "targets": targets,
@@ -1043,7 +1045,7 @@ class Proxy:
                 count += 1
             else:
                 got = core.pump(_MAX_BURST - count)
-                if type(got) is int:
+                if isinstance(got, int):
                     count += got
                     if count < _MAX_BURST:
                         break

@@ -15,6 +15,7 @@ import uuid
 import frozen_window
 import harness
 import oslo_messaging
+import pytest
 
 
 def _executed(path):
@@ -121,19 +122,26 @@ def test_frozen_server_does_not_run_what_went_elsewhere(proxies, url, transports
         _kill(steady)
 
 
+@pytest.mark.timeout(480)  # up to 15 rounds of about 20 s
 def test_server_frozen_at_random_while_its_workers_take_casts_runs_each_once(
     proxies, url, tmp_path
 ):
     """SIGSTOP at a random moment while 8 workers take casts as fast as they come
-    (frozen_window.py's rounds), past peer_timeout, three times, with confirm_casts
-    on: every cast ran exactly once.  Without the proxies' confirmation of "taken"
+    (frozen_window.py's rounds), past peer_timeout, with confirm_casts on: every cast
+    ran exactly once.  Without the proxies' confirmation of "taken"
     about half of such freezes ran a cast on both servers (README, "Delivery
     guarantees").
 
     The freezes must have hit that window: some "taken" reached a proxy late (it
-    was refused) or lost its confirmation with its connection (asked again)."""
+    was refused) or lost its confirmation with its connection (asked again).  A
+    freeze hits it by chance, the more often the longer a verdict takes: with the
+    proxies' native core 2 and 3 rounds of 8 did (25-40 %), with their Python core 5
+    of 8.  So the rounds go on until one did, 3 at least and 15 at most (all 15
+    missing it: about 1 % at 25 %); every round must run each cast exactly once."""
     before = frozen_window.verdict_counters(proxies)
-    for _round in range(3):
+    for number in range(1, 16):
+        if number > 3 and sum((frozen_window.verdict_counters(proxies) - before).values()):
+            break
         result = frozen_window.one_round(
             url + "&confirm_casts=true",
             lambda topic: harness.registered(proxies, topic, 2),

@@ -136,6 +136,14 @@ def test_proxy_metrics_count_the_calls(ready):
     for metrics in after:
         assert metrics["counters"]["auth_allowed"] > 0
         assert metrics["counters"]["malformed"] == 0
+        # zmq_proxy_core auto: the role installed the build packages, the core was built
+        assert metrics["core"] == "native", metrics
+    # the replies of a registered listener to a bound caller take the native core's path
+    native = sum(
+        a["counters"]["native_handled"] - b["counters"]["native_handled"]
+        for a, b in zip(after, before, strict=True)
+    )
+    assert native >= 5, (before, after)
 
 
 # Read on the proxy host with the proxy's own virtualenv, which has prometheus_client (the
