@@ -1037,28 +1037,24 @@ class Proxy:
 
     def _receive_burst(self) -> None:
         """Read the ROUTER until it is empty, _MAX_BURST messages at most."""
-        core, count, flush_at = self.core, 0, _VERDICTS_EVERY
-        while count < _MAX_BURST:
+        core, count, flush_at, emptied = self.core, 0, _VERDICTS_EVERY, False
+        while count < _MAX_BURST and not emptied:
             if core is None:
-                if not self._receive():
-                    break
-                count += 1
+                emptied = not self._receive()
+                count += not emptied
             else:
                 got = core.pump(_MAX_BURST - count)
                 if isinstance(got, int):
                     count += got
-                    if count < _MAX_BURST:
-                        break
-                    return
+                    emptied = count < _MAX_BURST
+                    continue
                 handled, frames, user, fd = got
                 count += handled + 1
                 self.handle(frames, user, fd)
             if self._verdicts_due and count >= flush_at:
                 self.flush_verdicts()  # a worker waits for each
                 flush_at = count + _VERDICTS_EVERY
-        else:
-            return
-        if self._thawed[0]:
+        if emptied and self._thawed[0]:
             self._thawed = (False, self._thawed[1])
 
     def _clock(self) -> float:
