@@ -1,4 +1,5 @@
-/* The proxy's per-message path in C: casts and calls to one RPC listener, ACKs and REPLYs.
+/* The proxy's per-message path in C: casts and calls to one RPC listener, ACKs and REPLYs,
+ * and the pings that change nothing (a HELLO, a REGISTER of the targets a listener has).
  *
  * Core.pump() reads the proxy's ROUTER and handles the messages that take the common
  * path exactly as proxy.py would, on proxy.py's own state (the routing table, the
@@ -298,16 +299,19 @@ typedef struct {
     int curve;
     double answer_floor, answer_slack;
     Py_ssize_t max_clients;
+    PyObject *pong; /* proxy._PONG, the answer to a ping */
     unsigned long long handled; /* messages this core handled, since it was made */
     /* the proxy's state, read at each pump(): Python may have replaced an attribute */
     PyObject *clients, *owner, *allowed, *labels, *totals, *counters, *peers, *by_server,
-        *by_topic, *answers;
+        *by_topic, *answers, *per_target, *entries, *order;
+    Py_ssize_t max_entries;
 } Core;
 
 static PyObject *s_clients, *s_owner, *s_allowed, *s_labels, *s_totals, *s_counters, *s_table,
     *s_peers, *s_server, *s_topic, *s_answers, *s_ids, *s_last_seen, *s_permissions,
-    *s_may_send, *s_inc, *s_delivered, *s_may_answer, *s_answered, *s_extend, *s_received,
-    *s_routed, *s_acks, *s_replies, *s_rpc;
+    *s_may_send, *s_inc, *s_delivered, *s_extend, *s_received,
+    *s_routed, *s_acks, *s_replies, *s_rpc, *s_registration, *s_targets, *s_entries, *s_order,
+    *s_max_entries, *s_append;
 
 static uint64_t rng_state;
 
@@ -342,6 +346,9 @@ static void drop_state(Core *self) {
     Py_CLEAR(self->by_server);
     Py_CLEAR(self->by_topic);
     Py_CLEAR(self->answers);
+    Py_CLEAR(self->per_target);
+    Py_CLEAR(self->entries);
+    Py_CLEAR(self->order);
 }
 
 static int fetch_dict(PyObject *obj, PyObject *name, PyObject **out) {
@@ -362,6 +369,15 @@ static int fetch_state(Core *self) {
         return -1;
     if ((self->counters = PyObject_GetAttr(p, s_counters)) == NULL) return -1;
     if ((self->answers = PyObject_GetAttr(p, s_answers)) == NULL) return -1;
+    if (fetch_dict(self->counters, s_targets, &self->per_target) ||
+        fetch_dict(self->answers, s_entries, &self->entries))
+        return -1;
+    if ((self->order = PyObject_GetAttr(self->answers, s_order)) == NULL) return -1;
+    PyObject *max = PyObject_GetAttr(self->answers, s_max_entries);
+    if (max == NULL) return -1;
+    self->max_entries = PyLong_AsSsize_t(max);
+    Py_DECREF(max);
+    if (self->max_entries == -1 && PyErr_Occurred()) return -1;
     if ((table = PyObject_GetAttr(p, s_table)) == NULL) return -1;
     int bad = fetch_dict(table, s_peers, &self->peers) ||
               fetch_dict(table, s_server, &self->by_server) ||
@@ -370,22 +386,105 @@ static int fetch_state(Core *self) {
     return bad ? -1 : 0;
 }
 
-static int count_received(Core *self) {
-    PyObject *old = PyDict_GetItemWithError(self->totals, s_received);
+static int call_ok(PyObject *result) {
+    if (result == NULL) return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* dict[key] = dict.get(key, 0) + 1 */
+static int add_one(PyObject *dict, PyObject *key) {
+    PyObject *old = PyDict_GetItemWithError(dict, key);
     if (old == NULL && PyErr_Occurred()) return -1;
     PyObject *one = PyLong_FromLong(1);
     PyObject *sum = old ? PyNumber_Add(old, one) : one;
     if (old) Py_DECREF(one);
     if (sum == NULL) return -1;
-    int rc = PyDict_SetItem(self->totals, s_received, sum);
+    int rc = PyDict_SetItem(dict, key, sum);
     Py_DECREF(sum);
     return rc;
 }
 
-static int call_ok(PyObject *result) {
-    if (result == NULL) return -1;
-    Py_DECREF(result);
-    return 0;
+static int count_received(Core *self) { return add_one(self->totals, s_received); }
+
+/* counters.inc(name, label), on Counters' own dicts: the global count, and the
+ * target's when its entry exists; a label without one yet goes through inc(),
+ * which makes it (or counts it under the overflow label). */
+static int count(Core *self, PyObject *name, PyObject *label) {
+    if (label == NULL) return add_one(self->totals, name);
+    PyObject *entry = PyDict_GetItemWithError(self->per_target, label);
+    if (entry == NULL) {
+        if (PyErr_Occurred()) return -1;
+        return call_ok(PyObject_CallMethodObjArgs(self->counters, s_inc, name, label, NULL));
+    }
+    if (!PyDict_Check(entry)) {
+        PyErr_SetString(PyExc_TypeError, "a target's counters are not a dict");
+        return -1;
+    }
+    return add_one(self->totals, name) || add_one(entry, name) ? -1 : 0;
+}
+
+/* The answer book (routing.AnswerBook), on its own _entries and _order: these three
+ * do what its methods of the same name do. */
+static PyObject *answer_key(PyObject *listener, PyObject *msg_id) {
+    return PyTuple_Pack(2, listener, msg_id);
+}
+
+static int book_delivered(Core *self, PyObject *listener, PyObject *msg_id, PyObject *sender,
+                          double expiry) {
+    PyObject *when = PyFloat_FromDouble(expiry);
+    if (when == NULL) return -1;
+    if (PyDict_GET_SIZE(self->entries) >= self->max_entries) {
+        /* full: the method makes room, oldest first */
+        int rc = call_ok(PyObject_CallMethodObjArgs(self->answers, s_delivered, listener, msg_id,
+                                                    sender, when, NULL));
+        Py_DECREF(when);
+        return rc;
+    }
+    int rc = -1;
+    PyObject *key = answer_key(listener, msg_id), *entry = NULL, *mark = NULL;
+    if (key == NULL || (entry = PyTuple_Pack(2, sender, when)) == NULL ||
+        (mark = PyTuple_Pack(2, when, key)) == NULL)
+        goto done;
+    if (PyDict_SetItem(self->entries, key, entry)) goto done;
+    rc = call_ok(PyObject_CallMethodObjArgs(self->order, s_append, mark, NULL));
+done:
+    Py_DECREF(when);
+    Py_XDECREF(key);
+    Py_XDECREF(entry);
+    Py_XDECREF(mark);
+    return rc;
+}
+
+/* 1 yes, 0 no, -1 error */
+static int book_may_answer(Core *self, PyObject *listener, PyObject *msg_id, PyObject *dest,
+                           double now) {
+    PyObject *key = answer_key(listener, msg_id);
+    if (key == NULL) return -1;
+    PyObject *entry = PyDict_GetItemWithError(self->entries, key);
+    Py_DECREF(key);
+    if (entry == NULL) return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+        PyErr_SetString(PyExc_TypeError, "an answer book entry is not (sender, expiry)");
+        return -1;
+    }
+    int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 0), dest, Py_EQ);
+    if (same <= 0) return same;
+    double expiry = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
+    if (expiry == -1.0 && PyErr_Occurred()) return -1;
+    return expiry > now;
+}
+
+static int book_answered(Core *self, PyObject *listener, PyObject *msg_id) {
+    PyObject *key = answer_key(listener, msg_id);
+    if (key == NULL) return -1;
+    int rc = PyDict_DelItem(self->entries, key);
+    Py_DECREF(key);
+    if (rc && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        rc = 0;
+    }
+    return rc;
 }
 
 /* Send [dest, prefix+header+body]: 0 sent, 1 would block or no such peer, -1 other error
@@ -424,6 +523,79 @@ static PyObject *str_of(const value_t *v) {
 /* A borrowed reference, or NULL (with an exception set only on an error). */
 static PyObject *dict_get(PyObject *dict, PyObject *key) {
     return PyDict_GetItemWithError(dict, key);
+}
+
+/* The sender is alive (as proxy._dispatch): its binding outlives its pings. */
+static int note_client(Core *self, PyObject *ident, double now) {
+    int known = PyDict_Contains(self->clients, ident);
+    if (known < 0) return -1;
+    if (!known && PyDict_GET_SIZE(self->clients) >= self->max_clients) return 0;
+    PyObject *when = PyFloat_FromDouble(now);
+    if (when == NULL) return -1;
+    int bad = PyDict_SetItem(self->clients, ident, when);
+    Py_DECREF(when);
+    return bad;
+}
+
+/* Send [ident, frame] as proxy._send: to a peer that is gone or full it is dropped. */
+static int send_frame(Core *self, PyObject *ident, PyObject *frame) {
+    zmq_msg_t id, data;
+    size_t id_n = (size_t)PyBytes_GET_SIZE(ident), n = (size_t)PyBytes_GET_SIZE(frame);
+    if (z_msg_init_size(&id, id_n)) goto fail;
+    memcpy(z_msg_data(&id), PyBytes_AS_STRING(ident), id_n);
+    if (z_msg_send(&id, self->socket, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        int err = z_errno();
+        z_msg_close(&id);
+        if (err == EAGAIN || err == EHOSTUNREACH) return 0;
+        errno = err;
+        goto fail;
+    }
+    if (z_msg_init_size(&data, n)) goto fail;
+    memcpy(z_msg_data(&data), PyBytes_AS_STRING(frame), n);
+    if (z_msg_send(&data, self->socket, ZMQ_DONTWAIT) < 0) {
+        errno = z_errno();
+        z_msg_close(&data);
+        goto fail;
+    }
+    return 0;
+fail:
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+}
+
+/* A HELLO: 1 handled, -1 error. */
+static int hello(Core *self, PyObject *ident, double now) {
+    if (count_received(self) || note_client(self, ident, now) || send_frame(self, ident, self->pong))
+        return -1;
+    return 1;
+}
+
+/* A REGISTER that repeats, byte for byte, the one that gave a known listener its
+ * targets (peer.registration, which proxy.py sets only when the key could listen on
+ * all of them and clears when the keys are read again): it changes nothing but the
+ * listener's last_seen, and gets its PONG.  1 handled, 0 for Python, -1 error. */
+static int register_again(Core *self, PyObject *ident, const unsigned char *frame, size_t n,
+                          double now) {
+    PyObject *peer = dict_get(self->peers, ident);
+    if (peer == NULL) return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(peer);
+    int rc = -1;
+    PyObject *seen = PyObject_GetAttr(peer, s_registration), *when = NULL;
+    if (seen == NULL) goto done;
+    if (!PyBytes_Check(seen) || (size_t)PyBytes_GET_SIZE(seen) != n ||
+        memcmp(PyBytes_AS_STRING(seen), frame, n)) {
+        rc = 0;
+        goto done;
+    }
+    if ((when = PyFloat_FromDouble(now)) == NULL || PyObject_SetAttr(peer, s_last_seen, when))
+        goto done;
+    if (count_received(self) || send_frame(self, ident, self->pong)) goto done;
+    rc = 1;
+done:
+    Py_XDECREF(seen);
+    Py_XDECREF(when);
+    Py_DECREF(peer);
+    return rc;
 }
 
 /* 1 handled, 0 for Python, -1 error. */
@@ -508,27 +680,17 @@ static int route_send(Core *self, PyObject *ident, const value_t *f, const unsig
         put_int(&o, f[F_TRY].i);
     }
     if (o.n > o.cap) { rc = 0; goto done_dest; }
-    /* the sender is alive (as proxy._dispatch): before the send, as there */
-    if (PyDict_Contains(self->clients, ident) == 1 || PyDict_GET_SIZE(self->clients) < self->max_clients) {
-        PyObject *when = PyFloat_FromDouble(now);
-        if (when == NULL) goto done_dest;
-        int bad = PyDict_SetItem(self->clients, ident, when);
-        Py_DECREF(when);
-        if (bad) goto done_dest;
-    }
+    /* before the send, as in proxy._dispatch */
+    if (note_client(self, ident, now)) goto done_dest;
     sent = send_to(self, (const unsigned char *)PyBytes_AS_STRING(dest), (size_t)PyBytes_GET_SIZE(dest),
                    'D', hbuf, o.n, body, body_n);
     if (sent != 0) { rc = 0; goto done_dest; } /* busy or gone: Python's rules, and its errors */
     if (count_received(self)) goto done_dest;
-    if (call_ok(PyObject_CallMethodObjArgs(self->counters, s_inc, s_routed, label, NULL)))
-        goto done_dest;
+    if (count(self, s_routed, label)) goto done_dest;
     if (self->curve) {
         double expiry = now + (ttl > self->answer_floor ? ttl : self->answer_floor) + self->answer_slack;
-        PyObject *when = PyFloat_FromDouble(expiry);
-        if (when == NULL || (msg_id = str_of(vid)) == NULL) { Py_XDECREF(when); goto done_dest; }
-        int bad = call_ok(PyObject_CallMethodObjArgs(self->answers, s_delivered, dest, msg_id, ident, when, NULL));
-        Py_DECREF(when);
-        if (bad) goto done_dest;
+        if ((msg_id = str_of(vid)) == NULL || book_delivered(self, dest, msg_id, ident, expiry))
+            goto done_dest;
     }
     rc = 1;
 done_dest:
@@ -578,12 +740,7 @@ static int relay(Core *self, char mtype, PyObject *ident, const value_t *f,
         int known = PyDict_Contains(self->owner, dest_obj);
         if (known < 0) goto done;
         if (!known) { rc = 0; goto done; }
-        if ((when = PyFloat_FromDouble(now)) == NULL) goto done;
-        PyObject *ok = PyObject_CallMethodObjArgs(self->answers, s_may_answer, ident, msg_id, dest_obj, when, NULL);
-        Py_CLEAR(when);
-        if (ok == NULL) goto done;
-        int yes = PyObject_IsTrue(ok);
-        Py_DECREF(ok);
+        int yes = book_may_answer(self, ident, msg_id, dest_obj, now);
         if (yes < 0) goto done;
         if (!yes) { rc = 0; goto done; } /* refused: Python counts and logs it */
     }
@@ -597,7 +754,7 @@ static int relay(Core *self, char mtype, PyObject *ident, const value_t *f,
     }
     if (self->curve) {
         if (final) {
-            if (call_ok(PyObject_CallMethodObjArgs(self->answers, s_answered, ident, msg_id, NULL))) goto done;
+            if (book_answered(self, ident, msg_id)) goto done;
         } else {
             if ((when = PyFloat_FromDouble(now + self->answer_floor + self->answer_slack)) == NULL) goto done;
             if (call_ok(PyObject_CallMethodObjArgs(self->answers, s_extend, ident, msg_id, when, NULL))) goto done;
@@ -639,8 +796,7 @@ static int relay(Core *self, char mtype, PyObject *ident, const value_t *f,
         goto done;
     }
     if (count_received(self)) goto done;
-    if (call_ok(PyObject_CallMethodObjArgs(self->counters, s_inc, mtype == 'P' ? s_replies : s_acks, NULL)))
-        goto done;
+    if (count(self, mtype == 'P' ? s_replies : s_acks, NULL)) goto done;
     /* as proxy._send: an answer to a peer that is gone or full is dropped */
     if (send_to(self, dest, dest_n, mtype, hbuf, o.n, body, body_n) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -660,11 +816,12 @@ static int fast_path(Core *self, zmq_msg_t *id_msg, zmq_msg_t *data_msg, PyObjec
     const unsigned char *frame = z_msg_data(data_msg);
     if (id_n == 0 || id_n > 255 || n < PREFIX_LEN || memcmp(frame, MAGIC, 4)) return 0;
     char mtype = (char)frame[4];
-    if (mtype != 'S' && mtype != 'A' && mtype != 'P') return 0;
+    if (mtype != 'S' && mtype != 'A' && mtype != 'P' && mtype != 'H' && mtype != 'R') return 0;
     size_t end = PREFIX_LEN + (((size_t)frame[5] << 8) | frame[6]);
     if (end > n) return 0;
     value_t f[N_FIELDS];
-    if (!read_header(frame + PREFIX_LEN, end - PREFIX_LEN, f)) return 0;
+    /* a REGISTER's header (its targets) is compared whole, not read */
+    if (mtype != 'R' && !read_header(frame + PREFIX_LEN, end - PREFIX_LEN, f)) return 0;
 
     int rc = -1;
     PyObject *ident = PyBytes_FromStringAndSize(z_msg_data(id_msg), (Py_ssize_t)id_n);
@@ -686,6 +843,10 @@ static int fast_path(Core *self, zmq_msg_t *id_msg, zmq_msg_t *data_msg, PyObjec
     double now = monotonic();
     if (mtype == 'S')
         rc = route_send(self, ident, f, frame + end, n - end, user, now);
+    else if (mtype == 'R')
+        rc = register_again(self, ident, frame, n, now);
+    else if (mtype == 'H')
+        rc = hello(self, ident, now);
     else
         rc = relay(self, mtype, ident, f, frame + end, n - end, now);
 done:
@@ -789,18 +950,20 @@ out:
 
 static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"proxy", "socket", "curve", "answer_floor", "answer_slack",
-                             "max_clients", NULL};
-    PyObject *proxy;
+                             "max_clients", "pong", NULL};
+    PyObject *proxy, *pong;
     unsigned long long address;
     int curve;
     if (!loaded) {
         PyErr_SetString(PyExc_RuntimeError, "libzmq not loaded: call load() first");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OKpddn", kwlist, &proxy, &address, &curve,
-                                     &self->answer_floor, &self->answer_slack, &self->max_clients))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OKpddnO!", kwlist, &proxy, &address, &curve,
+                                     &self->answer_floor, &self->answer_slack, &self->max_clients,
+                                     &PyBytes_Type, &pong))
         return -1;
     Py_XSETREF(self->proxy, Py_NewRef(proxy));
+    Py_XSETREF(self->pong, Py_NewRef(pong));
     self->socket = (void *)(uintptr_t)address;
     self->curve = curve;
     return 0;
@@ -809,6 +972,7 @@ static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
 static void Core_dealloc(Core *self) {
     drop_state(self);
     Py_CLEAR(self->proxy);
+    Py_CLEAR(self->pong);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -907,14 +1071,18 @@ PyMODINIT_FUNC PyInit__core(void) {
     INTERN(s_may_send, "may_send");
     INTERN(s_inc, "inc");
     INTERN(s_delivered, "delivered");
-    INTERN(s_may_answer, "may_answer");
-    INTERN(s_answered, "answered");
     INTERN(s_extend, "extend");
     INTERN(s_received, "received");
     INTERN(s_routed, "routed");
     INTERN(s_acks, "acks");
     INTERN(s_replies, "replies");
     INTERN(s_rpc, "r");
+    INTERN(s_registration, "registration");
+    INTERN(s_targets, "targets");
+    INTERN(s_entries, "_entries");
+    INTERN(s_order, "_order");
+    INTERN(s_max_entries, "max_entries");
+    INTERN(s_append, "append");
     if (PyType_Ready(&CoreType) < 0) return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL) return NULL;

@@ -198,7 +198,7 @@ class Proxy:
             return None
         floor, slack = self._answer_times
         return module.Core(
-            self, self.router.underlying, self.zap is not None, floor, slack, _MAX_CLIENTS
+            self, self.router.underlying, self.zap is not None, floor, slack, _MAX_CLIENTS, _PONG[0]
         )
 
     # -- security -----------------------------------------------------------------
@@ -238,6 +238,10 @@ class Proxy:
                     ", ".join(full[:20]) + (", …" if len(full) > 20 else ""),
                 )
         old, self._allowed = self._allowed, keys
+        if keys != old:
+            # a key's rights may have changed: each listener's next REGISTER is judged again
+            for peer in self.table.peers.values():
+                peer.registration = None
         revoked = {key: entry for key, entry in old.items() if key not in keys}
         if revoked:
             self._revoke(revoked)
@@ -358,7 +362,7 @@ class Proxy:
                 return
         try:
             mtype, header, body = wire.decode(frames[1:])
-            self._dispatch(ident, mtype, header, body)
+            self._dispatch(ident, mtype, header, body, frames[1])
         except wire.WireError:
             self.counters.inc("malformed")
             self._check_version(ident, frames[1:])
@@ -498,7 +502,9 @@ class Proxy:
             wire.VERSION,
         )
 
-    def _dispatch(self, ident: bytes, mtype: bytes, header: dict, body: bytes | None) -> None:
+    def _dispatch(
+        self, ident: bytes, mtype: bytes, header: dict, body: bytes | None, frame: bytes = b""
+    ) -> None:
         now = time.monotonic()
         # the per-message types first
         if mtype == wire.SEND:
@@ -515,23 +521,29 @@ class Proxy:
                 self.clients[ident] = now
             self._send(ident, _PONG)
         elif mtype == wire.REGISTER:
-            targets = wire.parse_targets(header)
-            perms = self._permissions(ident)
-            if perms is not None:
-                targets = self._permitted_targets(ident, perms, targets)
-            known = ident in self.table.peers
-            new = self.table.register(ident, targets, now)
-            if not known:
-                LOG.info("listener %s registered %d targets", ident.hex()[:12], len(targets))
-            self._send(ident, _PONG)
-            for target in new:
-                self._flush_holds(ident, target)
+            self._register(ident, header, frame, now)
         elif mtype == wire.UNREGISTER:
             if self.table.unregister(ident, now) is not None:
                 self.confirms.lost(ident, now)
                 LOG.info("listener %s unregistered", ident.hex()[:12])
         else:
             raise wire.WireError("unexpected type")
+
+    def _register(self, ident: bytes, header: dict, frame: bytes, now: float) -> None:
+        targets = wire.parse_targets(header)
+        asked = len(targets)
+        perms = self._permissions(ident)
+        if perms is not None:
+            targets = self._permitted_targets(ident, perms, targets)
+        known = ident in self.table.peers
+        new = self.table.register(ident, targets, now)
+        # refused targets are counted and said at each REGISTER: not the core's to repeat
+        self.table.peers[ident].registration = bytes(frame) if len(targets) == asked else None
+        if not known:
+            LOG.info("listener %s registered %d targets", ident.hex()[:12], len(targets))
+        self._send(ident, _PONG)
+        for target in new:
+            self._flush_holds(ident, target)
 
     def _relay(self, ident, mtype, header, body, now) -> None:
         msg_id = wire.get_str(header, wire.F_ID)

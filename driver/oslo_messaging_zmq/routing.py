@@ -66,6 +66,9 @@ class Members:
 class Peer:
     last_seen: float
     targets: set[Target] = field(default_factory=set)
+    # the REGISTER frame that set targets, when its key may listen on all of them:
+    # the same frame again changes nothing (the proxy's native core answers it alone)
+    registration: bytes | None = None
 
 
 class RoutingTable:
@@ -293,6 +296,9 @@ class AnswerBook:
     Bounded: past max_entries the oldest entries go first (their late answers
     are refused; the sender then sends the message again, which writes a new
     entry, and the listener answers that copy).
+
+    The proxy's native core (_core.c) does what delivered (below max_entries),
+    may_answer and answered do on _entries and _order themselves: keep their layout.
     """
 
     def __init__(self, max_entries: int) -> None:
@@ -462,7 +468,9 @@ def hold_keys_for(target: Target) -> list[Target]:
 
 
 class Counters:
-    """Global and per-target counters; per-target entries are bounded."""
+    """Global and per-target counters; per-target entries are bounded.
+
+    The proxy's native core counts in total and in a target's existing entry itself."""
 
     GLOBAL = (
         "received",

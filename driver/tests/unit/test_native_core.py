@@ -1,8 +1,9 @@
 """The native core against the Python path: the same messages, the same outcome.
 
-One scenario (registrations, casts and calls, ACKs and replies, and the messages the
-core must leave to Python: a copy sent again, a pin, a fanout, a notification, a
-confirmation asked for, a batched ACK, malformed headers) runs through a real proxy
+One scenario (registrations, casts and calls, ACKs and replies, pings, and the messages
+the core must leave to Python: a copy sent again, a pin, a fanout, a notification, a
+confirmation asked for, a batched ACK, malformed headers, a REGISTER that changes the
+targets or comes after the keys were read again) runs through a real proxy
 on a real ROUTER with real DEALER peers, once with core=python and once with
 core=native, in both security modes.  What every peer received, the proxy's counters
 and its routing table must be the same; the core must have handled the common
@@ -141,6 +142,10 @@ def _reply(msg_id, **fields):
     return wire.REPLY, dict({wire.F_ID: msg_id, wire.F_TO: b"S".hex()}, **fields), b'{"r": 1}'
 
 
+def _register(name, *extra):
+    return wire.REGISTER, {wire.F_TARGETS: [list(t) for t in TARGETS[name] + list(extra)]}, b""
+
+
 # (peer, message, handled by the core)
 SCENARIO = [
     (b"S", _send("first", **{wire.F_SEQ: 0}), False),  # its target label is new: Python
@@ -168,7 +173,24 @@ SCENARIO = [
     (b"L2", _ack("first", **{wire.F_IDS: ["first"], wire.F_STATE: wire.WAITING}), False),
     (b"L2", _ack("c1", **{wire.F_STATE: "lost"}), False),
     (b"L1", _reply("call1"), None),  # answered already: relayed in plain mode, refused in curve
+    (b"S", _send("call2", **{wire.F_SERVER: "s2", wire.F_CALL: 1}), True),
+    # to another peer than the message's sender: relayed in plain mode, refused in curve
+    (b"L2", _reply("call2", **{wire.F_TO: b"L3".hex()}), None),
+    (b"L2", _reply("call2"), True),
+    (b"L1", _register(b"L1"), True),  # the same targets again: a heartbeat
+    (b"L3", _register(b"L3"), True),
+    (b"S", (wire.HELLO, {}, b""), True),
+    (b"S", (wire.HELLO, {"x": [1]}, b""), False),  # a header the core does not read
+    (b"L2", _register(b"L2", (wire.RPC, "ex", "t2", "s2")), False),  # a new target
+    (b"L2", _register(b"L2", (wire.RPC, "ex", "t2", "s2")), True),
+    (b"L2", _register(b"L2"), False),  # one target fewer
+    # another server name of the same length: a frame as long as the one before
+    (b"L2", (wire.REGISTER, {wire.F_TARGETS: [[wire.RPC, "ex", "t", "s4"]]}, b""), False),
+    (b"L2", _register(b"L2"), False),
 ]
+
+# after the scenario, in CURVE mode: L3's key may now listen on ex:t/s3 only
+RESTRICTED = [(b"L3", _register(b"L3"), False), (b"L3", _register(b"L3"), False)]
 
 # a cast the core would route but Python finds malformed: an unknown key's string is not UTF-8
 _PACKED = msgpack.packb(
@@ -192,14 +214,39 @@ def _run(core: str, mode: str, keys_dir) -> tuple[list, dict, dict, int]:
             if native is True or (native is None and mode == "plain"):
                 expected += 1
         cloud.raw(b"S", BAD_UTF8)
+        # a call whose time to be answered is over: relayed in plain mode, refused in curve
+        cloud.step(b"S", *_send("late", **{wire.F_SERVER: "s2", wire.F_CALL: 1}))
+        book = cloud.proxy.answers._entries
+        if mode == "curve":
+            book[(b"L2", "late")] = (book[(b"L2", "late")][0], time.monotonic())
+        cloud.step(b"L2", *_reply("late"))
+        expected += 2 if mode == "plain" else 1
+        before = cloud.proxy.table.peers[b"L1"].last_seen
+        cloud.step(b"L1", *_register(b"L1"))
+        expected += 1
+        assert cloud.proxy.table.peers[b"L1"].last_seen > before
+        if mode == "curve":
+            _restrict(cloud, keys_dir, b"L3", 'listen = "ex:t/s3"')
+            for name, (mtype, header, body), _native in RESTRICTED:
+                cloud.step(name, mtype, header, body)
         handled = cloud.proxy.core.handled - handled_before if cloud.proxy.core else expected
         assert handled == expected
         counters = (dict(cloud.proxy.counters.total), dict(cloud.proxy.counters.targets))
         table = {i.hex(): sorted(p.targets) for i, p in cloud.proxy.table.peers.items()}
-        answers = len(cloud.proxy.answers)
+        # who may answer what, and to whom (the expiries follow each run's clock)
+        answers = sorted((k, e[0]) for k, e in cloud.proxy.answers._entries.items())
+        assert len(cloud.proxy.answers._order) >= len(answers)
         return cloud.transcript, counters, table, answers
     finally:
         cloud.close()
+
+
+def _restrict(cloud, keys_dir, name: bytes, rule: str) -> None:
+    """Give name's key file a permission, and have the proxy read its keys again (SIGHUP)."""
+    path = keys_dir / "allowed" / (name.decode() + ".key")
+    path.write_text(path.read_text().replace("metadata\n", "metadata\n    %s\n" % rule))
+    cloud.proxy._load_allowed(force=True)
+    assert cloud.proxy._allowed[cloud.proxy._owner[name]].permissions is not None
 
 
 def _comparable(transcript):
@@ -216,11 +263,21 @@ def test_native_core_does_what_python_does(mode, tmp_path):
     assert native[1] == python[1]
     assert native[2] == python[2]
     assert native[3] == python[3]
+    assert bool(python[3]) == (mode == "curve")  # the book is CURVE's, and used there
     # the scenario reached the listeners at all (not two empty transcripts)
     delivered = [m for step in python[0] for m in step if m[1] == wire.DELIVER]
     assert len(delivered) >= 8
     # badttl, badseq, big, the unknown ACK state and the string that is not UTF-8
     assert python[1][0]["malformed"] == 5
+    # every REGISTER and HELLO got its PONG
+    pings = sum(1 for _p, (mtype, _h, _b), _n in SCENARIO if mtype in (wire.REGISTER, wire.HELLO))
+    pongs = [m for step in python[0] for m in step if m[1] == wire.PONG]
+    assert len(pongs) == pings + len(LISTENERS) + 2 + (len(RESTRICTED) if mode == "curve" else 0)
+    if mode == "curve":
+        # the REGISTERs after the keys were read again: the target L3 lost, and said so
+        assert (wire.RPC, "ex", "other", "s3") not in [tuple(t) for t in python[2][b"L3".hex()]]
+        assert python[1][0]["acl_denied"] == len(RESTRICTED)
+        assert any(m[0] == b"L3" and m[1] == wire.STATUS for step in python[0] for m in step)
 
 
 def test_core_native_refuses_to_start_without_the_module(monkeypatch, tmp_path):
