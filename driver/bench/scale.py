@@ -91,6 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=90.0, help="max s to wait for casts to run")
     p.add_argument("--register-timeout", type=float, default=300.0)
     p.add_argument("--hold-ttl", type=float, help="proxy hold_ttl (proxy default: 60)")
+    p.add_argument(
+        "--proxy-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another [zmq_proxy] option of both proxies, e.g. core=python (repeatable)",
+    )
     p.add_argument("--plain", action="store_true", help="security_mode=plain (default CURVE)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
@@ -99,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--base must be between 1 and --listeners")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if any("=" not in option for option in args.proxy_option):
+        p.error("--proxy-option takes KEY=VALUE")
     return args
 
 
@@ -155,6 +164,10 @@ def idle(lab: Lab, seconds: float, count: int) -> dict[str, Any]:
                 "clients": clients,
                 # every client pings each proxy once per heartbeat; the rest are REGISTERs
                 "register_per_s": round(received - clients / HEARTBEAT, 1),
+                # the share of the messages the native core handled without Python
+                "native_pct": round(
+                    100 * counters["native_handled"] / max(1, counters["received"]), 1
+                ),
                 "cpu_pct": round(cpu / m["seconds"] * 100, 1),
                 "python_cpu_pct": round(split.get("python", 0) / m["seconds"] * 100, 1),
                 "libzmq_cpu_pct": round(split.get("libzmq", 0) / m["seconds"] * 100, 1),
@@ -393,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": [],
     }
-    proxy_options = {} if args.hold_ttl is None else {"hold_ttl": str(args.hold_ttl)}
+    proxy_options = dict(option.split("=", 1) for option in args.proxy_option)
+    if args.hold_ttl is not None:
+        proxy_options["hold_ttl"] = str(args.hold_ttl)
     lab = Lab(
         not args.plain,
         args.listeners,

@@ -307,7 +307,16 @@ class Meter:
         }
 
 
-COUNTERS = ("received", "routed", "held", "delivered_from_hold", "dropped", "expired", "busy")
+COUNTERS = (
+    "received",
+    "routed",
+    "held",
+    "delivered_from_hold",
+    "dropped",
+    "expired",
+    "busy",
+    "native_handled",
+)
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:

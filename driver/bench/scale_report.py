@@ -219,11 +219,12 @@ def markdown(doc: dict[str, Any]) -> str:
             "Each listener sends a full REGISTER to each proxy every heartbeat_interval (1 s).",
             "Idle: nobody sends; REGISTER/s = messages received/s minus the clients' pings",
             "(one per client and second). Registered in: from the start command to both",
-            "proxies listing every listener of the topic.",
+            "proxies listing every listener of the topic. In C: the share of the received",
+            "messages the proxy's native core handled without Python.",
             "",
             "| listeners | kind | registered in s | proxy | received msgs/s | REGISTER/s "
-            "| CPU % idle | of which Python / libzmq | RSS MB |",
-            "|---:|---|---:|---|---:|---:|---:|---:|---:|",
+            "| CPU % idle | of which Python / libzmq | in C % | RSS MB |",
+            "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         regs = {(r["listeners"], r["kind"]): r for r in doc.get("registration", [])}
         for idle in doc["idle"]:
@@ -235,7 +236,7 @@ def markdown(doc: dict[str, Any]) -> str:
                     f"| {_fmt(p['received_per_s'])} | {_fmt(p['register_per_s'])} "
                     f"| {_fmt(p['cpu_pct'])} "
                     f"| {_fmt([p.get('python_cpu_pct'), p.get('libzmq_cpu_pct')])} "
-                    f"| {_fmt(p['rss_mb'])} |"
+                    f"| {_fmt(p.get('native_pct'))} | {_fmt(p['rss_mb'])} |"
                 )
         lines += [
             "",
