@@ -203,8 +203,9 @@ proxy_opts = [
         default="auto",
         choices=PROXY_CORES,
         help="Who handles the common messages (casts and calls to one listener, their ACKs "
-        "and replies): native, the compiled core (oslo_messaging_zmq._core, built when the "
-        "package is installed where a C compiler and Python's headers are); python, the "
+        "and replies, the pings and the REGISTERs that change nothing): native, the compiled "
+        "core (oslo_messaging_zmq._core, built when the package is installed where a C "
+        "compiler and Python's headers are); python, the "
         "interpreter; auto, native when it is there. Same routing either way; every other "
         "message is Python's in both. The proxy logs which one runs.",
     ),
