@@ -30,6 +30,7 @@ CASES = [
     ("libzmq-typo", "libzmq", {}, {"libzmq_pyzmq_verison": "27.3.0"}, "libzmq_pyzmq_verison"),
     ("libzmq-min-version", "libzmq", {}, {"libzmq_min_version": "four"}, "libzmq_min_version"),
     ("libzmq-list", "libzmq", {}, {"libzmq_extra_packages": "x"}, "libzmq_extra_packages"),
+    ("libzmq-role-list", "libzmq", {}, {"libzmq_role_packages": "gcc"}, "libzmq_role_packages"),
     ("proxy-empty-group", "zmq_proxy", {"zmq_proxies": []}, {}, "zmq_proxy_group"),
     (
         "proxy-duplicate-ports",
@@ -143,13 +144,14 @@ CASES = [
 ]
 
 
-def _run_role(role: str, groups: dict, variables: dict, tmp_path: Path):
+def _run_role(role: str, groups: dict, variables: dict, tmp_path: Path, host_vars=None):
     inventory = {
         "all": {
             "hosts": {
                 "localhost": {
                     "ansible_connection": "local",
                     "ansible_python_interpreter": sys.executable,
+                    **(host_vars or {}),
                 }
             },
             "children": {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()},
@@ -227,3 +229,28 @@ def test_an_old_service_python_fails_before_the_install_naming_the_service(tmp_p
     assert f"nova ({python}), before install: Python 3.9.2 is older than" in output, output
     assert "oslo.messaging 12.7.1 is older than the driver's floor" in output, output
     assert "Configure |" not in output
+
+
+MISSING_PACKAGE = "zmqos-no-such-package"
+
+
+@pytest.mark.parametrize("role", ["zmq_proxy", "oslo_messaging_zmq"])
+def test_a_role_that_includes_libzmq_keeps_the_users_extra_packages(role, tmp_path):
+    """zmq_proxy and oslo_messaging_zmq include libzmq with packages of their own (a compiler,
+    pip); an inventory's libzmq_extra_packages must still reach the package task. In check
+    mode apt refuses a package that does not exist, naming it."""
+    conf = tmp_path / "nova.conf"
+    conf.write_text("[DEFAULT]\n")
+    variables = {}
+    if role == "oslo_messaging_zmq":
+        variables = {
+            "oslo_messaging_zmq_security_mode": "plain",
+            "oslo_messaging_zmq_services": {
+                "nova": {"config_files": [str(conf)], "python": sys.executable}
+            },
+        }
+    host_vars = {"libzmq_extra_packages": [MISSING_PACKAGE]}
+    result = _run_role(role, ONE_PROXY, variables, tmp_path, host_vars)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert f"No package matching '{MISSING_PACKAGE}'" in output, output
