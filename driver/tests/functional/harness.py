@@ -14,6 +14,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from faultlab import records
+
 from oslo_messaging_zmq import security
 
 LOOPBACK = "127.0.0.1"
@@ -210,11 +212,11 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
 
 
 def read_record(path: str) -> list[list[str]]:
-    """The lines of a peer_server.py --record file, each [server, value]."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        return [line.split() for line in handle if line.strip()]
+    """The complete lines of a peer_server.py --record file, each [server, value].
+
+    A line a server is appending right now may be read half written (a write that
+    crosses a page boundary): it counts once it is whole."""
+    return records.read(path)
 
 
 def registered(proxies: list[ProxyProcess], topic: str, count: int) -> bool:

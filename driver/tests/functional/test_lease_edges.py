@@ -23,8 +23,7 @@ import oslo_messaging
 
 
 def _executed(path) -> list[str]:
-    with open(path) as handle:
-        return [line.split(" ", 1)[1] for line in handle.read().splitlines()]
+    return [value for _server, value in harness.read_record(str(path))]
 
 
 def test_cast_held_for_a_server_frozen_past_peer_timeout_runs_once(url, transports, tmp_path):
