@@ -78,6 +78,14 @@ class RabbitNode:
         self._env = self._make_env()
 
     @property
+    def pid(self) -> int | None:
+        """The Erlang VM's (beam.smp) pid, from the node's pid file."""
+        try:
+            return int((self.tmp / "rabbit.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
     def url(self) -> str:
         return f"rabbit://guest:guest@{LOOPBACK}:{self.port}/"
 

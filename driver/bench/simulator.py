@@ -43,6 +43,7 @@ from typing import Any
 import environment
 import rabbit
 import zmq_proxy
+from cpu_window import CpuWindow
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zeromq-openstack-bench"
@@ -174,6 +175,7 @@ class Endpoint:
     name: str
     args: list[str]  # --url ... [--config-file ...], before the sub-command
     probe: Probe
+    broker_pid: Callable[[], int | None]  # RabbitMQ's Erlang VM or the zmq proxy
     proxy: zmq_proxy.ZmqProxy | None = None
 
 
@@ -212,13 +214,13 @@ def bring_up(name: str, stack: contextlib.ExitStack, log_dir: Path) -> Endpoint:
         node = rabbit.RabbitNode(log)
         stack.callback(node.stop)  # registered first: a Ctrl-C during start stops it too
         node.start()
-        return Endpoint(name, ["--url", node.url], _rabbit_probe(node))
+        return Endpoint(name, ["--url", node.url], _rabbit_probe(node), lambda: node.pid)
     log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
     proxy = zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir)
     stack.callback(proxy.stop)
     proxy.start()
     # proxy.worker_args is --url zmq://127.0.0.1:PORT/ --config-file <client options>
-    return Endpoint(name, list(proxy.worker_args), _zmq_probe(proxy), proxy)
+    return Endpoint(name, list(proxy.worker_args), _zmq_probe(proxy), lambda: proxy.pid, proxy)
 
 
 # -- one run: a simulator server and a simulator client ---------------------------
@@ -452,6 +454,22 @@ def _server_cmd(
     return cmd + ["rpc-server", "-e", st.executor]
 
 
+CPU_WARM_UP = 3.0  # s after the client's start before the CPU window opens
+CPU_TAIL = 2.0  # s before the client's planned end when it closes
+
+
+def _cpu_window(ep: Endpoint, client: Proc, server: Proc, st: Settings) -> CpuWindow:
+    """CPU of client, server and broker while the client runs, per message the server
+    counted (its 1 s stats lines) in the same window."""
+
+    def served() -> int:
+        return sum(int(count) for _seq, count in MONITOR.findall(server.text()))
+
+    pids = {"client": client.popen.pid, "server": server.popen.pid, "broker": ep.broker_pid()}
+    length = max(1.0, st.duration - CPU_WARM_UP - CPU_TAIL)
+    return CpuWindow(pids, served, CPU_WARM_UP, length).start()
+
+
 def run_one(
     sim: Simulator, ep: Endpoint, wl: Workload, rnd: int, st: Settings, tag: str = ""
 ) -> dict[str, Any]:
@@ -473,6 +491,7 @@ def run_one(
                 problems.append(f"server not seen listening within {st.ready_timeout:g}s")
         client = Proc(_client_cmd(sim, ep, wl, topic, st, cli_json), Path(f"{base}-client.log"))
         procs.append(client)
+        cpu = _cpu_window(ep, client, server, st)
         try:
             rc = client.popen.wait(timeout=st.duration + 2 * st.call_timeout + 90)
             if rc != 0:
@@ -480,6 +499,7 @@ def run_one(
         except subprocess.TimeoutExpired:
             problems.append("client did not finish in time (SIGINT sent)")
             client.interrupt(15)
+        cpu_result = cpu.finish()
         seen = len(MONITOR.findall(server.text()))
         why = _drain(server, seen, st)
         if why:
@@ -494,6 +514,7 @@ def run_one(
         if srv is None:
             problems.append("no server JSON summary")
         row = make_row(ep.name, wl, rnd, cli, srv)
+        row["cpu"] = cpu_result
         row["summary_lines"] = {"client": _summary_lines(client.text())}
         row["summary_lines"]["server"] = _summary_lines(server.text())
         for who, proc in (("client", client), ("server", server)):
@@ -554,6 +575,26 @@ def _median(values: list[Any]) -> float | None:
     return round(statistics.median(vals), 3) if vals else None
 
 
+CPU_PROCS = ("client", "server", "broker")
+
+
+def _cpu_medians(rs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Medians over rounds of each process's CPU us per message, their total and the
+    machine's busy share (all cores) in the same windows."""
+    windows = [r["cpu"] for r in rs if r.get("cpu") and "us_per_msg" in r["cpu"]]
+    out: dict[str, float | None] = {
+        who: _median([w["us_per_msg"].get(who) for w in windows]) for who in CPU_PROCS
+    }
+    out["total"] = _median(
+        [sum(w["us_per_msg"].get(who) or 0 for who in CPU_PROCS) for w in windows]
+    )
+    cores = os.cpu_count() or 1
+    out["machine_busy_pct"] = _median(
+        [100 * w["machine_busy_s"] / (w["window_s"] * cores) for w in windows if w["window_s"]]
+    )
+    return out
+
+
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (workload, transport): medians over rounds, counts summed."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -574,6 +615,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             agg[key] = sum(vals) if vals else None
         for key, path in MEDIANS:
             agg[key] = _median([r[path[0]].get(path[1]) if path else r.get(key) for r in rs])
+        agg["cpu_us"] = _cpu_medians(rs)
         agg["suspect_rounds"] = sum(1 for r in rs if r.get("rate_suspect"))
         agg["problems"] = sorted({p for r in rs for p in r["problems"]})
         out.append(agg)
@@ -618,6 +660,38 @@ def _f(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
     return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _cpu_table(results: list[dict[str, Any]]) -> list[str]:
+    rows = [a for a in results if (a.get("cpu_us") or {}).get("total")]
+    if not rows:
+        return []
+    base = {a["workload"]: a["cpu_us"]["total"] for a in rows if a["transport"] == BASELINE}
+    lines = [
+        "",
+        "## CPU per message",
+        "",
+        "CPU µs each process used per message the simulator server counted, over the middle",
+        f"of each run ({CPU_WARM_UP:g} s after the client's start to {CPU_TAIL:g} s before its "
+        "planned end; interpreter and libzmq threads), medians over rounds. broker: RabbitMQ's",
+        "Erlang VM or the zmq proxy. rabbit / this: RabbitMQ's total over this transport's, the",
+        "throughput ratio the two cores would allow if each run kept them busy. Machine busy:",
+        "all cores, every process on the machine, in the same windows.",
+        "",
+        "| workload | transport | client | server | broker | total | rabbit / this "
+        "| machine busy % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in rows:
+        cpu = a["cpu_us"]
+        ref = base.get(a["workload"])
+        rel = round(ref / cpu["total"], 2) if ref and a["transport"] != BASELINE else None
+        lines.append(
+            f"| {a['workload']} | {a['transport']} | {_f(cpu['client'])} | {_f(cpu['server'])} "
+            f"| {_f(cpu['broker'])} | {_f(cpu['total'])} | {_f(rel)} "
+            f"| {_f(cpu['machine_busy_pct'])} |"
+        )
+    return lines
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -680,6 +754,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"Goals (issue 13), judged on {GOALS_ON}: calls/s with 8 clients >= 4x RabbitMQ, "
             "casts/s >= 3x.",
         ]
+    lines += _cpu_table(doc["results"])
     if any(a["suspect_rounds"] for a in doc["results"]):
         lines += [
             "",
