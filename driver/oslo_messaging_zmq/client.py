@@ -227,7 +227,7 @@ class Sender:
         header[wire.F_SEQ] = self._next_seq(header)
         if timeout is not None:
             header[wire.F_TTL] = float(timeout)
-        replies = make_queue()
+        replies = make_queue(self._io.green)
         self._waiters[msg_id] = replies
         answered = False
         try:

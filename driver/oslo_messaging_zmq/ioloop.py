@@ -13,9 +13,9 @@ with nothing queued, the caller runs the closure itself, holding the lock the
 loop holds for every turn, so it still runs alone, as if in the loop.
 
 Under eventlet monkey-patching ``threading.Thread`` is a green thread, the
-wait is eventlet's green ``select`` (served by the hub's epoll, no limit
-either) and a busy loop yields to the hub after every round, so other green
-threads keep running.
+wait is on eventlet's hub (its epoll, no limit either; the descriptors stay
+registered between waits, greenwait.py) and a busy loop yields to the hub after
+every round, so other green threads keep running.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def _eventlet_patched(module: str) -> bool:
     return patcher.is_monkey_patched(module)
 
 
-def make_queue():
+def make_queue(green: bool | None = None):
     """A lock-light C queue for cross-thread hand-offs, or a green-aware one
-    when eventlet has patched threads (SimpleQueue.get would block the hub)."""
-    if _eventlet_patched("thread"):
+    when eventlet has patched threads (SimpleQueue.get would block the hub).
+    green: the I/O loop's own answer (IOLoop.green), saving the look-up per call."""
+    if _eventlet_patched("thread") if green is None else green:
         return queue.Queue()
     return queue.SimpleQueue()
 
@@ -85,6 +86,8 @@ class IOLoop:
         self._signaled = False
         self._sockets: dict[zmq.Socket, Callable[[list[bytes]], None]] = {}
         self._fd_list: list[int] | None = None  # the descriptors to wait on, None: to rebuild
+        self._fd_of: dict[zmq.Socket, int] = {}  # each socket's ZMQ_FD, once asked
+        self._green_wait = None  # GreenWaiter under eventlet (created in the loop)
         self._timers: list = []
         self._seq = itertools.count()
         self._running = False
@@ -193,6 +196,9 @@ class IOLoop:
     def remove_socket(self, sock: zmq.Socket, close: bool = True) -> None:
         self._sockets.pop(sock, None)
         self._fd_list = None
+        fd = self._fd_of.pop(sock, None)
+        if fd is not None and self._green_wait is not None:
+            self._green_wait.forget(fd)  # before the close frees its number
         if close:
             sock.close(linger=0)
 
@@ -200,13 +206,16 @@ class IOLoop:
     def _run_cmds(self) -> None:
         # Drain the pipe *before* clearing the flag: a caller that set the flag
         # and wrote after the drain is seen through its queued command below,
-        # and any later caller finds the flag cleared and writes again.
-        try:
-            while _raw_read(self._rfd, 4096):
+        # and any later caller finds the flag cleared and writes again.  A caller
+        # sets the flag before it writes and only the loop clears it, after the
+        # drain: with the flag clear, the pipe is empty (no read to try).
+        if self._signaled:
+            try:
+                while _raw_read(self._rfd, 4096):
+                    pass
+            except (BlockingIOError, OSError):
                 pass
-        except (BlockingIOError, OSError):
-            pass
-        self._signaled = False
+            self._signaled = False
         for _unused in range(len(self._cmds)):
             fn, args = self._cmds.popleft()
             try:
@@ -254,22 +263,34 @@ class IOLoop:
         if fds is None:
             fds = [self._rfd]
             for sock in self._sockets:
-                try:
-                    fds.append(sock.getsockopt(zmq.FD))
-                except zmq.ZMQError:
-                    continue
+                fd = self._fd_of.get(sock)
+                if fd is None:
+                    try:
+                        fd = self._fd_of[sock] = sock.getsockopt(zmq.FD)
+                    except zmq.ZMQError:
+                        continue
+                fds.append(fd)
             self._fd_list = fds
         return fds
 
     def _waiter(self) -> Callable[[list[int], float], None]:
         """wait(fds, seconds) until a descriptor is readable."""
         if _eventlet_patched("select"):
-            green_select = select.select
+            from oslo_messaging_zmq.greenwait import GreenWaiter
+
+            waiter = self._green_wait = GreenWaiter()
+            refused: list[str] = []
 
             def wait_green(current: list[int], timeout: float) -> None:
                 try:
-                    green_select(current, [], [], timeout)
-                except (OSError, ValueError):
+                    waiter.wait(current, timeout)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    # a descriptor the hub refused: ask the sockets again, and turn
+                    # every 10 ms meanwhile rather than wait for nothing
+                    if str(exc) not in refused:
+                        refused.append(str(exc))
+                        LOG.warning("zmq I/O loop: the eventlet hub refused a descriptor: %s", exc)
+                    self._fd_list = None
                     time.sleep(0.01)
 
             return wait_green
@@ -341,6 +362,8 @@ class IOLoop:
             self._running = False
             for sock in list(self._sockets):
                 self.remove_socket(sock)
+            if self._green_wait is not None:
+                self._green_wait.close()  # the pipe's listener, before its close
             for fd in (self._rfd, self._wfd):
                 try:
                     os.close(fd)

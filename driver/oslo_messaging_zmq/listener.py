@@ -231,7 +231,7 @@ class ZmqListener(base.PollStyleListener):
         # tell senders the batch size, which widens their in-flight window
         self._batch = batch_size if notifications and batch_size > 1 else 0
         self._batch_told: set[str] = set()  # senders told the batch size already
-        self._incoming = make_queue()
+        self._incoming = make_queue(io.green)
         self._waiting: dict[str, _Waiting] = {}
         # RPC casts: a worker runs one only once a proxy confirmed its "taken"
         self._confirm = settings.confirm_casts and not notifications
@@ -417,7 +417,7 @@ class ZmqListener(base.PollStyleListener):
             # a held copy is the only one: its sender settled it on "held"
             self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
             return True
-        waiting.answer = answer = make_queue()
+        waiting.answer = answer = make_queue(self._io.green)
         self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
         # the loop answers within _abandon_unanswered's limit; this bound only
         # matters if the loop itself is gone

@@ -1,0 +1,73 @@
+"""The I/O loop's wait under eventlet: its descriptors stay registered on the hub.
+
+eventlet's green ``select.select`` adds every descriptor to the hub and removes it
+again on each call (an ``epoll_ctl`` each way, a listener object, a lookup of the
+descriptor).  The I/O loop waits once or twice per message it handles, on the same
+descriptors (the wake-up pipe and each socket's ZMQ_FD), so :class:`GreenWaiter`
+registers them once, while they stay the same, and only tells the hub which
+greenlet to wake.
+
+The hub polls level-triggered: a descriptor that stays readable while the loop is
+not waiting makes the hub call :meth:`GreenWaiter._ready`, which then does nothing;
+the loop reads (and so resets) its descriptors in every turn before it waits.
+A descriptor must be forgotten (:meth:`GreenWaiter.forget`) before it is closed, or
+the hub would keep a listener for a number the system may give to another file.
+"""
+
+from __future__ import annotations
+
+from eventlet import greenthread, hubs
+
+
+def _ignore(*_args) -> None:
+    return None
+
+
+class GreenWaiter:
+    def __init__(self) -> None:
+        self._hub = hubs.get_hub()
+        self._listeners: dict[int, object] = {}
+        self._registered: list[int] | None = None  # the list object last registered
+        self._parked = None  # the greenlet waiting in wait()
+
+    def _wake(self, *_args) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            parked.switch()
+
+    def _ready(self, _fileno: int) -> None:
+        self._wake()
+
+    def _register(self, fds: list[int]) -> None:
+        wanted = set(fds)
+        for fd in [fd for fd in self._listeners if fd not in wanted]:
+            self.forget(fd)
+        hub = self._hub
+        for fd in wanted.difference(self._listeners):
+            # a descriptor closed under the hub's eyes wakes the loop, which
+            # rebuilds its list (tb: called by the hub when it finds fd obsolete)
+            self._listeners[fd] = hub.add(hub.READ, fd, self._ready, self._wake, _ignore)
+        self._registered = fds
+
+    def forget(self, fd: int) -> None:
+        listener = self._listeners.pop(fd, None)
+        if listener is not None:
+            self._hub.remove(listener)
+        self._registered = None
+
+    def close(self) -> None:
+        for fd in list(self._listeners):
+            self.forget(fd)
+
+    def wait(self, fds: list[int], timeout: float) -> None:
+        """Return when one of fds may be readable, or after timeout seconds.
+        fds is compared by identity: the loop passes the same list until it changes."""
+        if fds is not self._registered:
+            self._register(fds)
+        self._parked = greenthread.getcurrent()
+        timer = self._hub.schedule_call_global(timeout, self._wake)
+        try:
+            self._hub.switch()
+        finally:
+            self._parked = None
+            timer.cancel()
