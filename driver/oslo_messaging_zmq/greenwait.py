@@ -8,19 +8,18 @@ registers them once, while they stay the same, and only tells the hub which
 greenlet to wake.
 
 The hub polls level-triggered: a descriptor that stays readable while the loop is
-not waiting makes the hub call :meth:`GreenWaiter._ready`, which then does nothing;
+not waiting makes the hub call :meth:`GreenWaiter._wake`, which then does nothing;
 the loop reads (and so resets) its descriptors in every turn before it waits.
 A descriptor must be forgotten (:meth:`GreenWaiter.forget`) before it is closed, or
 the hub would keep a listener for a number the system may give to another file.
+Should the hub find one obsolete all the same (eventlet checks when it opens a
+green socket on a number it knows), the waiter drops it and registers it again
+at the next wait.
 """
 
 from __future__ import annotations
 
 from eventlet import greenthread, hubs
-
-
-def _ignore(*_args) -> None:
-    return None
 
 
 class GreenWaiter:
@@ -35,8 +34,10 @@ class GreenWaiter:
         if parked is not None:
             parked.switch()
 
-    def _ready(self, _fileno: int) -> None:
-        self._wake()
+    def _obsoleted(self, fd: int) -> None:
+        """The hub dropped fd's listener (it found the number reused): register again."""
+        self._listeners.pop(fd, None)
+        self._registered = None
 
     def _register(self, fds: list[int]) -> None:
         wanted = set(fds)
@@ -44,9 +45,10 @@ class GreenWaiter:
             self.forget(fd)
         hub = self._hub
         for fd in wanted.difference(self._listeners):
-            # a descriptor closed under the hub's eyes wakes the loop, which
-            # rebuilds its list (tb: called by the hub when it finds fd obsolete)
-            self._listeners[fd] = hub.add(hub.READ, fd, self._ready, self._wake, _ignore)
+            # cb: fd readable; tb: the hub found fd obsolete (after mark_as_closed)
+            self._listeners[fd] = hub.add(
+                hub.READ, fd, self._wake, self._wake, lambda fd=fd: self._obsoleted(fd)
+            )
         self._registered = fds
 
     def forget(self, fd: int) -> None:

@@ -66,11 +66,11 @@ def _eventlet_patched(module: str) -> bool:
     return patcher.is_monkey_patched(module)
 
 
-def make_queue(green: bool | None = None):
+def make_queue(green: bool):
     """A lock-light C queue for cross-thread hand-offs, or a green-aware one
     when eventlet has patched threads (SimpleQueue.get would block the hub).
-    green: the I/O loop's own answer (IOLoop.green), saving the look-up per call."""
-    if _eventlet_patched("thread") if green is None else green:
+    green: the I/O loop's own answer (IOLoop.green), not looked up per call."""
+    if green:
         return queue.Queue()
     return queue.SimpleQueue()
 

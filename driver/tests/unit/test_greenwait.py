@@ -112,3 +112,18 @@ def test_a_readable_descriptor_while_nobody_waits_wakes_nobody(pipes):
     took = _timed_wait(waiter, fds, 0.2)
     assert took > 0.15  # a later wait is not woken by the old readiness
     waiter.close()
+
+
+def test_a_descriptor_the_hub_finds_obsolete_is_registered_again(pipes):
+    # eventlet drops every listener of a number it sees reused (mark_as_reopened);
+    # the waiter must not keep believing it is registered
+    waiter = GreenWaiter()
+    rfd, wfd = pipes()
+    fds = [rfd]
+    _timed_wait(waiter, fds, 0.05)
+    hubs.get_hub().mark_as_reopened(rfd)
+    assert rfd not in _readers()
+    eventlet.spawn_after(0.05, os.write, wfd, b"x")
+    assert _timed_wait(waiter, fds, 5.0) < 2.0
+    assert rfd in _readers()
+    waiter.close()
