@@ -98,7 +98,7 @@ def _write(path: str, lines: list[tuple]) -> None:
     rec.close()
 
 
-def _run(tmp_path, client_lines, server_lines, exits=None) -> dict:
+def _run(tmp_path, client_lines, server_lines, exits=None, plan=None) -> dict:
     client = str(tmp_path / "c1.rec")
     _write(client, client_lines)
     members = {}
@@ -133,6 +133,7 @@ def _run(tmp_path, client_lines, server_lines, exits=None) -> dict:
             "clients": {"c1": client},
             "exits": exits or {"c1": {"code": 0, "hung": False, "exit_after_s": 0.1}},
             "client_bound_s": 45,
+            "plan": plan or {},
         }
     )
 
@@ -214,3 +215,18 @@ def test_invariants_catch_every_violation(tmp_path):
     )
     hung = result["windows"][1]
     assert hung["casts"]["sent"] == 2 and hung["calls"]["err_executed"] == 1
+
+
+def test_invariants_bound_the_block_of_a_proxy_fault(tmp_path):
+    lines = [
+        ("sent-cast", "c1-c6", 11, 16.0),  # hung window: blocked 5 s
+        ("sent-cast", "c1-c7", 21, 27.0),  # server-killed: back-pressure, not bounded
+    ]
+    servers = {"s1": [("cast", "c1-c6", "s1", 16.1), ("cast", "c1-c7", "s1", 27.1)]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    result = _run(tmp_path / "a", lines, servers)
+    assert result["violations"] == ["hung#1: a cast() blocked 5.0 s (failover bound 4.5 s)"]
+    # the bound follows the lab's driver options: ack_timeout 4 s allows 5.5 s
+    slower = {"settings": {"query": {"ack_timeout": "4"}}}
+    assert _run(tmp_path / "b", lines, servers, plan=slower)["violations"] == []

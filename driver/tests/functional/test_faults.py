@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from faultlab import report, scenario
+from faultlab.lab import Settings
 
 
 def test_fault_windows(tmp_path, capsys):
@@ -25,3 +26,19 @@ def test_fault_windows(tmp_path, capsys):
     with capsys.disabled():
         print("\n" + report.table(result) + "\nJSON summary: " + summary)
     assert result["ok"], "invariants violated:\n" + "\n".join(result["violations"])
+
+
+def test_proxy_faults_under_eventlet(tmp_path, capsys):
+    """The proxy faults again with every server, listener and client monkey-patched
+    (eventlet executor), as most services run: the driver's I/O loop then waits on
+    eventlet's hub (greenwait.py) while a proxy hangs, goes silent or restarts."""
+    workdir = str(tmp_path / "lab")
+    os.makedirs(workdir)
+    plan = scenario.Plan(faults=scenario.PROXY_FAULTS, settings=Settings(green=True))
+    result = scenario.run(workdir, plan)
+    report.write_json(result, str(tmp_path / "faults.json"))
+    with capsys.disabled():
+        print("\n" + report.table(result))
+    assert result["ok"], "invariants violated:\n" + "\n".join(result["violations"])
+    totals = result["totals"]
+    assert totals["casts"].get("sent", 0) > 0 and totals["calls"].get("ok", 0) > 0, totals

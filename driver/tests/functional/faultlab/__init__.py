@@ -7,6 +7,7 @@ procs       child processes: spawn, ready handshake, process-group kill
 reaper      kills the proxies if the lab process dies without cleaning up
 server_proc RPC server / notification listener process (records executions)
 client_proc client process (records what it sent and what calls returned)
+green       runs server_proc or client_proc under eventlet monkey-patching
 lab         one set of proxies, relays, servers, listeners and clients
 faults      the faults: hung, killed-restarted, blackhole, server-killed, slow-server, burst
 scenario    the fault sequence, one window per fault, drain, verdict
@@ -19,6 +20,6 @@ driver under test is imported; every child process imports the same copy):
 
     python -m pytest test_faults.py                       # every fault once, ~2 min
     python -m faultlab.scenario [--faults hung,blackhole] [--workdir D] [--json F]
-    python -m faultlab.soak --rounds N [--minutes M] --out SUMMARY.md
+    python -m faultlab.soak --rounds N [--minutes M] --out SUMMARY.md [--green]
     python -m faultlab.invariants WORKDIR                 # re-read a finished run
 """

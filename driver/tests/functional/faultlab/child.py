@@ -3,8 +3,9 @@
 install(): the child stops by itself: Linux PR_SET_PDEATHSIG kills it when
 the lab process dies (even by SIGKILL), and a watchdog ends it after a hard
 lifetime.  setup_logging(): driver log lines with wall-clock time on stderr
-(the lab's log file of that child).  ready(): the ``ready <driver file>``
-line the lab waits for, so it can check every child imports the same driver.
+(the lab's log file of that child).  ready(): the ``ready <driver file> <mode>``
+line the lab waits for, so it can check every child imports the same driver and
+runs in the mode asked for (mode: ``green`` under eventlet, else ``threads``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,16 @@ def setup_logging() -> None:
         logging.getLogger("oslo_messaging_zmq").setLevel(logging.DEBUG)
 
 
+def green() -> bool:
+    """Whether eventlet monkey-patched this process's threads."""
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return False
+    return patcher.is_monkey_patched("thread")
+
+
 def ready() -> None:
     spec = importlib.util.find_spec("oslo_messaging_zmq")
     origin = spec.origin if spec is not None else "?"
-    os.write(1, f"ready {origin}\n".encode())
+    os.write(1, f"ready {origin} {'green' if green() else 'threads'}\n".encode())

@@ -34,6 +34,9 @@ class Settings:
     query: dict[str, str] = field(default_factory=dict)  # driver options in the URL
     proxy_overrides: dict[str, str] = field(default_factory=dict)
     lifetime: float = 1800.0  # hard bound of every child process
+    # servers, listeners and clients under eventlet monkey-patching (faultlab.green),
+    # the servers and listeners with the eventlet executor
+    green: bool = False
 
 
 @dataclass
@@ -122,6 +125,14 @@ class Lab:
             str(os.getpid()),
         ]
 
+    def _child(self, name: str, module: str, args: list[str]) -> procs.Child:
+        log = os.path.join(self.log_dir, name + ".log")
+        if self.settings.green:
+            if module == "server_proc":
+                args = [*args, "--executor", "eventlet"]
+            return procs.Child(name, "green", [module, *args], log)
+        return procs.Child(name, module, args, log)
+
     def spawn_server(
         self, name: str, delay: float = 0.0, workers: int | None = None, slow: bool = False
     ) -> Member:
@@ -132,7 +143,7 @@ class Lab:
             args += ["--workers", str(workers)]
         if slow:
             args.append("--slow")
-        child = procs.Child(name, "server_proc", args, os.path.join(self.log_dir, name + ".log"))
+        child = self._child(name, "server_proc", args)
         member = Member(name, child.spawn(), record, delay=delay, workers=workers)
         self.members[name] = member
         return member
@@ -141,7 +152,7 @@ class Lab:
         record = os.path.join(self.record_dir, f"listener-{name}.rec")
         args = ["--topic", self.notify_topic, "--server", name, "--pool", pool]
         args += self._common_args(record)
-        child = procs.Child(name, "server_proc", args, os.path.join(self.log_dir, name + ".log"))
+        child = self._child(name, "server_proc", args)
         member = Member(name, child.spawn(), record, kind="notify", pool=pool)
         self.members[name] = member
         return member
@@ -162,7 +173,7 @@ class Lab:
             if s.pools:
                 args += ["--notify-topic", self.notify_topic, "--notify-rate", str(s.notify_rate)]
             args += self._common_args(record)
-            child = procs.Child(cid, "client_proc", args, os.path.join(self.log_dir, cid + ".log"))
+            child = self._child(cid, "client_proc", args)
             self.clients[cid] = child.spawn()
             self.client_records[cid] = record
             spawned.append(child)
@@ -170,10 +181,13 @@ class Lab:
 
     def _check_ready(self, children: list[procs.Child], timeout: float = 40.0) -> None:
         deadline = time.monotonic() + timeout
+        mode = "green" if self.settings.green else "threads"
         for child in children:
-            info = child.wait_ready(max(1.0, deadline - time.monotonic()))
-            if not info.startswith(self.driver_root + os.sep):
+            info = child.wait_ready(max(1.0, deadline - time.monotonic())).split()
+            if not info or not info[0].startswith(self.driver_root + os.sep):
                 raise RuntimeError(f"{child.name} imported the driver from {info}")
+            if info[1:] != [mode]:
+                raise RuntimeError(f"{child.name} runs {info[1:]}, the lab asked for {mode}")
 
     # -- during the run ----------------------------------------------------------
     def routed_of(self, idx: int) -> int | None:

@@ -6,7 +6,7 @@ Windows are contiguous from the first client message to the last, so every
 message belongs to exactly one window, by the time its sender started it.
 
     python -m faultlab.scenario [--workdir DIR] [--faults hung,burst] [--json FILE]
-                                [--blackhole-resume]
+                                [--blackhole-resume] [--green]
 
 runs one sequence and prints the table (exit 1 if an invariant failed).
 """
@@ -26,7 +26,7 @@ from faultlab import faults, invariants, records, report
 from faultlab.lab import Lab, Settings
 
 FAULTS = ("hung", "killed-restarted", "blackhole", "burst", "server-killed", "slow-server")
-PROXY_FAULTS = ("hung", "killed-restarted", "blackhole")
+PROXY_FAULTS = invariants.PROXY_FAULTS
 
 
 @dataclass
@@ -265,12 +265,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="after the hole, resume the broken connections instead of resetting them",
     )
+    parser.add_argument(
+        "--green",
+        action="store_true",
+        help="servers, listeners and clients under eventlet (the eventlet executor)",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="faultlab-")
     os.makedirs(workdir, exist_ok=True)
     plan = Plan(
         faults=tuple(f for f in args.faults.split(",") if f),
         blackhole_reset=not args.blackhole_resume,
+        settings=Settings(green=args.green),
     )
     result = run(workdir, plan)
     print(report.table(result))

@@ -1,7 +1,7 @@
 """An RPC server (or a notification listener) in its own process, recording every execution.
 
     python -m faultlab.server_proc --url URL --topic T --server NAME --record FILE
-        [--delay S] [--slow] [--workers N]
+        [--delay S] [--slow] [--workers N] [--executor threading|eventlet]
     python -m faultlab.server_proc --url URL --topic T --server NAME --record FILE --pool POOL
 
 RPC endpoint: cast_rec(mid), call_rec(mid) -> mid, fan_rec(mid).  Each execution
@@ -10,7 +10,8 @@ appends ``begin-cast ...`` before it, so a cast cut by SIGKILL is visible.
 The delay applies while the server is slow: from the start with --slow,
 SIGUSR1 makes it slow, SIGUSR2 fast again.  Notification mode: endpoint
 info() appends ``notify <mid> <server>/<pool> <time>``.  Prints ``ready
-<driver file>`` on stdout once listening; SIGTERM/SIGKILL end it.
+<driver file>`` on stdout once listening; SIGTERM/SIGKILL end it.  The eventlet
+executor needs the process monkey-patched: run it through faultlab.green.
 """
 
 from __future__ import annotations
@@ -83,9 +84,12 @@ def main() -> None:
     parser.add_argument("--slow", action="store_true")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--pool", default=None)
+    parser.add_argument("--executor", choices=("threading", "eventlet"), default="threading")
     parser.add_argument("--lifetime", type=float, default=1800.0)
     parser.add_argument("--parent", type=int, default=None)
     args = parser.parse_args()
+    if args.executor == "eventlet" and not child.green():
+        parser.error("--executor eventlet needs eventlet's monkey-patching: run faultlab.green")
     child.install(args.lifetime, args.parent)
     child.setup_logging()
 
@@ -98,7 +102,7 @@ def main() -> None:
             transport,
             [oslo_messaging.Target(topic=args.topic)],
             [endpoint],
-            executor="threading",
+            executor=args.executor,
             pool=args.pool,
         )
     else:
@@ -110,7 +114,7 @@ def main() -> None:
             transport,
             oslo_messaging.Target(topic=args.topic, server=args.server),
             [RpcEndpoint(rec, args.server, speed)],
-            executor="threading",
+            executor=args.executor,
         )
     server.start(override_pool_size=args.workers)
     time.sleep(REGISTRATION_WAIT)

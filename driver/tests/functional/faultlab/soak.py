@@ -1,7 +1,7 @@
 """Soak: the whole fault sequence repeated in one lab, summary to a file.
 
     python -m faultlab.soak --rounds N [--minutes M] --out SUMMARY.md [--workdir DIR]
-                            [--faults F,F] [--option NAME=VALUE ...]
+                            [--faults F,F] [--option NAME=VALUE ...] [--green]
 
 Runs up to N rounds of every fault (no new round once M minutes are used),
 with the same processes throughout, so what a fault leaves behind (leaked
@@ -9,7 +9,8 @@ in-flight slots, stale registrations) meets the next faults.  Writes a
 markdown summary (per fault over all rounds, then every window) to the --out
 path and the JSON summary next to it (same name, .json).  Exit 1 if any
 invariant failed.  --option sets a driver option of every lab process in the
-transport URL (e.g. confirm_casts=true).
+transport URL (e.g. confirm_casts=true).  --green runs the servers, listeners and
+clients under eventlet, the servers with the eventlet executor (faultlab.green).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--faults", default=",".join(scenario.FAULTS))
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--green", action="store_true", help="services under eventlet")
     args = parser.parse_args(argv)
-    settings = Settings(query=dict(item.split("=", 1) for item in args.option))
+    settings = Settings(query=dict(item.split("=", 1) for item in args.option), green=args.green)
     workdir = args.workdir or tempfile.mkdtemp(prefix="faultlab-soak-")
     os.makedirs(workdir, exist_ok=True)
     plan = scenario.Plan(
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# faultlab soak, {started}",
         "",
         f"{rounds} rounds of {', '.join(plan.faults)}; driver options {settings.query or '-'}; "
+        f"services {'under eventlet (eventlet executor)' if settings.green else 'threading'}; "
         f"wall {result['wall_s']} s; "
         f"verdict **{'ok' if result['ok'] else 'FAIL'}**",
         "",
