@@ -48,7 +48,7 @@ import oslo_messaging
 from oslo_messaging._drivers import common as rpc_common
 
 from oslo_messaging_zmq import wire
-from oslo_messaging_zmq.ioloop import IOLoop, make_queue
+from oslo_messaging_zmq.ioloop import IOLoop, make_reply_slot
 from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class Sender:
         header[wire.F_SEQ] = self._next_seq(header)
         if timeout is not None:
             header[wire.F_TTL] = float(timeout)
-        replies = make_queue(self._io.green)
+        replies = make_reply_slot(self._io.green)
         self._waiters[msg_id] = replies
         answered = False
         try:

@@ -1,4 +1,7 @@
-"""The I/O loop's wait under eventlet: its descriptors stay registered on the hub.
+"""Waiting under eventlet without eventlet's general-purpose primitives.
+
+GreenWaiter: the I/O loop's wait; its descriptors stay registered on the hub.
+GreenSlot: a green caller's wait for the replies to its call.
 
 eventlet's green ``select.select`` adds every descriptor to the hub and removes it
 again on each call (an ``epoll_ctl`` each way, a listener object, a lookup of the
@@ -18,6 +21,9 @@ at the next wait.
 """
 
 from __future__ import annotations
+
+import collections
+import queue
 
 from eventlet import greenthread, hubs
 
@@ -73,3 +79,50 @@ class GreenWaiter:
         finally:
             self._parked = None
             timer.cancel()
+
+
+class GreenSlot:
+    """The replies to one call, handed from the I/O loop to the green thread waiting.
+
+    The caller's get() parks its greenlet on the hub with one timer; the loop's put()
+    appends and, if the caller is parked, has the hub resume it at its next turn.
+    That is what eventlet's Queue does for this one-reader case without its waiter
+    objects, getter set and Timeout exception per call.  Both sides must run in one
+    OS thread, the hub's (as with eventlet's Queue): under monkey-patching the loop
+    and the callers are green threads of the same thread.
+    """
+
+    __slots__ = ("_hub", "_items", "_parked")
+
+    def __init__(self) -> None:
+        self._hub = hubs.get_hub()
+        self._items: collections.deque = collections.deque()
+        self._parked = None  # the greenlet waiting in get()
+
+    def _resume(self) -> None:
+        # the reply's wake-up and the timeout may both fire: only the first one counts
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            parked.switch()
+
+    def put(self, item) -> None:
+        self._items.append(item)
+        if self._parked is not None:
+            self._hub.schedule_call_global(0, self._resume)
+
+    def get(self, timeout: float | None = None):
+        """The oldest reply; raise queue.Empty after timeout seconds without one."""
+        if not self._items:
+            self._parked = greenthread.getcurrent()
+            timer = None
+            if timeout is not None:
+                timer = self._hub.schedule_call_global(timeout, self._resume)
+            try:
+                self._hub.switch()
+            finally:
+                self._parked = None
+                if timer is not None:
+                    timer.cancel()
+        if self._items:
+            return self._items.popleft()
+        raise queue.Empty

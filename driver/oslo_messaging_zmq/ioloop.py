@@ -75,6 +75,16 @@ def make_queue(green: bool):
     return queue.SimpleQueue()
 
 
+def make_reply_slot(green: bool):
+    """Where the replies to one call (or one verdict) wait for the one thread that
+    asked: a green slot (greenwait.GreenSlot) under eventlet, else a C queue."""
+    if green:
+        from oslo_messaging_zmq.greenwait import GreenSlot
+
+        return GreenSlot()
+    return queue.SimpleQueue()
+
+
 class IOLoop:
     def __init__(self, name: str = "zmq-io") -> None:
         self.context = zmq.Context()
@@ -169,6 +179,15 @@ class IOLoop:
             return True
         if self._timers and self._timers[0][0] < self._parked_until:
             return True
+        return self._any_readable()
+
+    def _drained(self) -> bool:
+        """After a busy turn: nothing queued, no socket readable (a handler's send may
+        have consumed another socket's ZMQ_FD edge, so every one is asked)."""
+        return not self._cmds and self._running and not self._any_readable()
+
+    def _any_readable(self) -> bool:
+        """A socket has a message to read (or cannot say: look anyway)."""
         for sock in self._sockets:
             try:
                 if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
@@ -338,6 +357,12 @@ class IOLoop:
                 # read last: a send may consume the edge of ZMQ_FD, so EVENTS is
                 # re-checked after every batch of sends before sleeping
                 busy = self._read_sockets()
+                if busy and yield_to_hub is not None and self._drained():
+                    # green: waiting yields to the hub as well, and saves the turn that
+                    # would follow the yield only to find nothing to do
+                    busy = False
+                    if self._timers:
+                        wait = max(0.0, self._timers[0][0] - time.monotonic())
                 if busy or self._cmds or not self._running:
                     if yield_to_hub is not None:
                         self._turn.release()

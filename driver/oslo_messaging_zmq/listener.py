@@ -41,7 +41,7 @@ from oslo_serialization import jsonutils
 
 from oslo_messaging_zmq import wire
 from oslo_messaging_zmq.dedup import Deduplicator
-from oslo_messaging_zmq.ioloop import STALL_MIN, IOLoop, make_queue
+from oslo_messaging_zmq.ioloop import STALL_MIN, IOLoop, make_queue, make_reply_slot
 from oslo_messaging_zmq.links import LinkSettings, ProxyLinks, SecurityConfig
 
 LOG = logging.getLogger(__name__)
@@ -417,7 +417,7 @@ class ZmqListener(base.PollStyleListener):
             # a held copy is the only one: its sender settled it on "held"
             self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
             return True
-        waiting.answer = answer = make_queue(self._io.green)
+        waiting.answer = answer = make_reply_slot(self._io.green)
         self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
         # the loop answers within _abandon_unanswered's limit; this bound only
         # matters if the loop itself is gone

@@ -4,13 +4,14 @@ no monkey-patching needed), with real pipes."""
 from __future__ import annotations
 
 import os
+import queue
 import time
 
 import eventlet
 import pytest
 from eventlet import hubs
 
-from oslo_messaging_zmq.greenwait import GreenWaiter
+from oslo_messaging_zmq.greenwait import GreenSlot, GreenWaiter
 
 
 @pytest.fixture
@@ -127,3 +128,79 @@ def test_a_descriptor_the_hub_finds_obsolete_is_registered_again(pipes):
     assert _timed_wait(waiter, fds, 5.0) < 2.0
     assert rfd in _readers()
     waiter.close()
+
+
+# -- GreenSlot ---------------------------------------------------------------------
+
+
+def _in_green(func, *args):
+    with eventlet.Timeout(10):
+        return eventlet.spawn(func, *args).wait()
+
+
+def test_slot_returns_a_reply_put_before_the_get():
+    slot = GreenSlot()
+    slot.put("r1")
+    assert _in_green(slot.get, 1.0) == "r1"
+
+
+def test_slot_wakes_the_parked_caller_on_put():
+    slot = GreenSlot()
+    eventlet.spawn_after(0.05, slot.put, "r1")
+    start = time.monotonic()
+    assert _in_green(slot.get, 5.0) == "r1"
+    assert time.monotonic() - start < 2.0
+
+
+def test_slot_times_out_and_a_late_reply_does_not_wake_the_caller_again():
+    slot = GreenSlot()
+
+    def caller():
+        with pytest.raises(queue.Empty):
+            slot.get(0.1)
+        eventlet.spawn_after(0.05, slot.put, "late")
+        start = time.monotonic()
+        eventlet.sleep(0.3)  # a stray resume would end this sleep early
+        return time.monotonic() - start
+
+    assert _in_green(caller) >= 0.28
+    assert _in_green(slot.get, 0.0) == "late"  # kept for a next get
+
+
+def test_slot_two_replies_in_one_hub_turn_come_out_in_order_without_a_stray_resume():
+    slot = GreenSlot()
+
+    def caller():
+        first = slot.get(5.0)
+        start = time.monotonic()
+        eventlet.sleep(0.2)  # the second put's scheduled resume must not end it
+        return first, time.monotonic() - start, slot.get(0.0)
+
+    def replies():
+        slot.put("heartbeat")
+        slot.put("reply")
+
+    eventlet.spawn_after(0.05, replies)
+    first, slept, second = _in_green(caller)
+    assert (first, second) == ("heartbeat", "reply")
+    assert slept >= 0.18
+
+
+def test_slot_without_timeout_waits_for_the_reply():
+    slot = GreenSlot()
+    eventlet.spawn_after(0.3, slot.put, "r1")
+    assert _in_green(slot.get, None) == "r1"
+
+
+def test_slot_wait_ended_from_outside_is_not_resumed_by_a_later_reply():
+    slot = GreenSlot()
+
+    def caller():
+        with pytest.raises(eventlet.Timeout), eventlet.Timeout(0.05):
+            slot.get(None)  # the call's caller gave up (an outer timeout, a kill)
+        eventlet.spawn_after(0.05, slot.put, "late")
+        start = time.monotonic()
+        eventlet.sleep(0.3)
+        return time.monotonic() - start
+
+    assert _in_green(caller) >= 0.28

@@ -54,28 +54,49 @@ def test_a_timer_added_by_the_caller_runs(io):
     assert fired.wait(5)
 
 
-def test_what_makes_the_waiting_loop_look_again():
+@pytest.fixture
+def unstarted():
+    """An IOLoop that is not running, with one PAIR socket and its peer."""
     io = IOLoop("unstarted")
     peer = io.context.socket(zmq.PAIR)
     mine = io.context.socket(zmq.PAIR)
-    try:
-        peer.bind("inproc://run-now")
-        mine.connect("inproc://run-now")
-        io._sockets[mine] = lambda frames: None
-        io._fds()
-        io._parked_until = time.monotonic() + 1.0
-        assert not io._needs_turn()
-        peer.send(b"x")
-        assert _until(lambda: mine.getsockopt(zmq.EVENTS) & zmq.POLLIN)
-        assert io._needs_turn()
-        mine.recv()
-        assert not io._needs_turn()
-        io.call_later(0.5, lambda: None)  # due before the loop's wait ends
-        assert io._needs_turn()
-        io._timers.clear()
-        io._fd_list = None  # a socket added or removed: the loop must rebuild its set
-        assert io._needs_turn()
-    finally:
-        peer.close(0)
-        mine.close(0)
-        io.context.term()
+    peer.bind("inproc://unstarted")
+    mine.connect("inproc://unstarted")
+    io._sockets[mine] = lambda frames: None
+    yield io, peer, mine
+    peer.close(0)
+    mine.close(0)
+    io.context.term()
+
+
+def test_what_makes_the_waiting_loop_look_again(unstarted):
+    io, peer, mine = unstarted
+    io._fds()
+    io._parked_until = time.monotonic() + 1.0
+    assert not io._needs_turn()
+    peer.send(b"x")
+    assert _until(lambda: mine.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+    assert io._needs_turn()
+    mine.recv()
+    assert not io._needs_turn()
+    io.call_later(0.5, lambda: None)  # due before the loop's wait ends
+    assert io._needs_turn()
+    io._timers.clear()
+    io._fd_list = None  # a socket added or removed: the loop must rebuild its set
+    assert io._needs_turn()
+
+
+def test_when_a_busy_green_turn_may_wait_at_once(unstarted):
+    io, peer, mine = unstarted
+    io._running = True
+    assert io._drained()
+    peer.send(b"x")
+    assert _until(lambda: mine.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+    assert not io._drained()  # a message came in meanwhile: turn again
+    mine.recv()
+    assert io._drained()
+    io.call_soon(lambda: None)
+    assert not io._drained()  # a command queued: turn again
+    io._cmds.clear()
+    io._running = False
+    assert not io._drained()  # stopping: the loop must see it
