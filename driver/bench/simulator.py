@@ -785,6 +785,16 @@ def write(doc: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
 # -- main -------------------------------------------------------------------------
 
 
+def parse_workloads(text: str, parser: argparse.ArgumentParser) -> list[Workload]:
+    """A comma list of workload names (parser.error on an unknown one)."""
+    by_name = {w.name: w for w in WORKLOADS}
+    try:
+        return [by_name[w.strip()] for w in text.split(",") if w.strip()]
+    except KeyError as exc:
+        parser.error(f"unknown workload {exc}")
+        raise  # parser.error exits
+
+
 def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=prog,
@@ -833,11 +843,7 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     if unknown:
         p.error(f"unknown transports: {', '.join(sorted(unknown))}")
     args.transport_list = [t for t in TRANSPORTS if t in names]
-    by_name = {w.name: w for w in WORKLOADS}
-    try:
-        args.workload_list = [by_name[w.strip()] for w in args.workloads.split(",") if w.strip()]
-    except KeyError as exc:
-        p.error(f"unknown workload {exc}")
+    args.workload_list = parse_workloads(args.workloads, p)
     if args.duration < 1 or args.rounds < 1:
         p.error("--duration and --rounds must be >= 1")
     return args

@@ -170,11 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=sim_mod.HERE / "results")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
-    by_name = {w.name: w for w in sim_mod.WORKLOADS}
-    try:
-        args.workload_list = [by_name[w.strip()] for w in args.workloads.split(",") if w.strip()]
-    except KeyError as exc:
-        p.error(f"unknown workload {exc}")
+    args.workload_list = sim_mod.parse_workloads(args.workloads, p)
     if args.pairs < 1 or args.duration < 6:
         p.error("--pairs must be >= 1 and --duration >= 6 (the CPU window needs it)")
     return args
