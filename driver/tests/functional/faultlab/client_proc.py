@@ -2,10 +2,12 @@
 
     python -m faultlab.client_proc --url URL --topic T --client ID --record FILE
         --duration S [--notify-topic NT] [--cast-rate R] [--call-rate R]
-        [--notify-rate R] [--fanout-every N] [--call-timeout S] [--burst N]
+        [--notify-rate R] [--fanout-every N] [--call-timeout S] [--call-concurrency N]
+        [--burst N]
 
-Threads: casts (cast_rec, every Nth a fanout fan_rec), calls (call_rec), and
-notifications (info on NT).  Record lines, written after the operation ended
+Threads: casts (cast_rec, every Nth a fanout fan_rec), calls (call_rec, each in
+a thread of its own, at most --call-concurrency at once), and notifications (info
+on NT).  Record lines, written after the operation ended
 (t0 = when it started, t1 = when it returned):
 
     sent-cast MID t0 t1        cast-err MID EXC t0 t1
@@ -133,13 +135,33 @@ class Client:
         self.rec.write("burst-end", count, records.stamp())
 
     def call_loop(self) -> None:
+        """Calls at call_rate, each in its own thread, up to --call-concurrency at once:
+        a call that waits out its timeout (its server was killed with it) must not stop
+        the calls of the next windows."""
         pacer = Pacer(self.args.call_rate, self.stop)
+        slots = threading.BoundedSemaphore(self.args.call_concurrency)
+        running: list[threading.Thread] = []
         seq = 0
         while not self.stop.is_set():
+            if not slots.acquire(timeout=0.5):
+                continue  # every slot waits on a call: no new one meanwhile
             seq += 1
             mid = f"{self.cid}-k{seq}"
-            self._do("call-ok", "call-err", mid, self._call, mid)
+            thread = threading.Thread(
+                target=self._one_call, args=(mid, slots), name=f"call-{seq}", daemon=True
+            )
+            thread.start()
+            running = [t for t in running if t.is_alive()] + [thread]
             pacer.wait()
+        until = time.monotonic() + self.args.call_timeout + 2.0
+        for thread in running:
+            thread.join(max(0.0, until - time.monotonic()))
+
+    def _one_call(self, mid: str, slots: threading.BoundedSemaphore) -> None:
+        try:
+            self._do("call-ok", "call-err", mid, self._call, mid)
+        finally:
+            slots.release()
 
     def notify_loop(self) -> None:
         pacer = Pacer(self.args.notify_rate, self.stop)
@@ -210,6 +232,7 @@ def main() -> None:
     parser.add_argument("--notify-rate", type=float, default=10.0)
     parser.add_argument("--fanout-every", type=int, default=4)
     parser.add_argument("--call-timeout", type=float, default=30.0)
+    parser.add_argument("--call-concurrency", type=int, default=8)
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--lifetime", type=float, default=1800.0)
     parser.add_argument("--parent", type=int, default=None)
