@@ -47,7 +47,8 @@ from cpu_window import CpuWindow
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zeromq-openstack-bench"
-TRANSPORTS = ("rabbit", "zmq-curve", "zmq-plain")
+TRANSPORTS = ("rabbit", "rabbit-nospin", "zmq-curve", "zmq-plain")
+DEFAULT_TRANSPORTS = ("rabbit", "zmq-curve", "zmq-plain")
 ALIASES = {"zmq": "zmq-curve"}
 BASELINE = "rabbit"
 GOALS = {"call-8": 4.0, "cast": 3.0}  # zmq/RabbitMQ throughput, judged on zmq-curve
@@ -208,10 +209,14 @@ def _zmq_probe(proxy: zmq_proxy.ZmqProxy) -> Probe:
 
 
 def bring_up(name: str, stack: contextlib.ExitStack, log_dir: Path) -> Endpoint:
-    if name == "rabbit":
+    if name.startswith("rabbit"):
         rabbit.ensure_installed(log)
-        log("[rabbit] starting a private RabbitMQ node on 127.0.0.1")
-        node = rabbit.RabbitNode(log)
+        spin = name == "rabbit"
+        log(
+            f"[{name}] starting a private RabbitMQ node on 127.0.0.1 (schedulers' busy wait "
+            f"{'on, the default' if spin else 'off'})"
+        )
+        node = rabbit.RabbitNode(log, "" if spin else rabbit.NO_BUSY_WAIT)
         stack.callback(node.stop)  # registered first: a Ctrl-C during start stops it too
         node.start()
         return Endpoint(name, ["--url", node.url], _rabbit_probe(node), lambda: node.pid)
@@ -803,8 +808,9 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     )
     p.add_argument(
         "--transports",
-        default=",".join(TRANSPORTS),
-        help="comma list of rabbit, zmq-curve (alias zmq), zmq-plain (default: all three)",
+        default=",".join(DEFAULT_TRANSPORTS),
+        help="comma list of rabbit, rabbit-nospin (RabbitMQ with its schedulers' busy wait "
+        "off), zmq-curve (alias zmq), zmq-plain (default: rabbit,zmq-curve,zmq-plain)",
     )
     p.add_argument(
         "--workloads",
