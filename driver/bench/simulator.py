@@ -208,7 +208,11 @@ def _zmq_probe(proxy: zmq_proxy.ZmqProxy) -> Probe:
     return ready
 
 
-def bring_up(name: str, stack: contextlib.ExitStack, log_dir: Path) -> Endpoint:
+def bring_up(
+    name: str, stack: contextlib.ExitStack, log_dir: Path, driver_options: tuple[str, ...] = ()
+) -> Endpoint:
+    """Start one transport's broker; driver_options: "key = value" lines for the zmq
+    peers' [oslo_messaging_zmq] (ignored for RabbitMQ)."""
     if name.startswith("rabbit"):
         rabbit.ensure_installed(log)
         spin = name == "rabbit"
@@ -221,7 +225,7 @@ def bring_up(name: str, stack: contextlib.ExitStack, log_dir: Path) -> Endpoint:
         node.start()
         return Endpoint(name, ["--url", node.url], _rabbit_probe(node), lambda: node.pid)
     log(f"[{name}] starting oslo-messaging-zmq-proxy on 127.0.0.1")
-    proxy = zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir)
+    proxy = zmq_proxy.ZmqProxy(name == "zmq-curve", log_dir, client_options=list(driver_options))
     stack.callback(proxy.stop)
     proxy.start()
     # proxy.worker_args is --url zmq://127.0.0.1:PORT/ --config-file <client options>
@@ -239,6 +243,7 @@ class Settings:
     ready_timeout: float = 30.0
     drain: float = 30.0
     log_dir: Path = Path(".")
+    driver_options: tuple[str, ...] = ()  # "key = value" for the zmq peers
 
 
 MONITOR = re.compile(r" server\s+: seq: (\d+)\s+count: (\d+)")
@@ -800,6 +805,17 @@ def parse_workloads(text: str, parser: argparse.ArgumentParser) -> list[Workload
         raise  # parser.error exits
 
 
+def parse_driver_options(items: list[str], parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    """KEY=VALUE items as config lines "key = value" (parser.error on a malformed one)."""
+    lines = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            parser.error(f"--driver-option {item!r}: expected KEY=VALUE")
+        lines.append(f"{key.strip()} = {value.strip()}")
+    return tuple(lines)
+
+
 def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=prog,
@@ -843,7 +859,16 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     p.add_argument("--cache", type=Path, default=CACHE, help=f"download cache ({CACHE})")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
+    p.add_argument(
+        "--driver-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the zmq peers' [oslo_messaging_zmq], e.g. max_inflight=256 "
+        "(repeatable; tuning runs)",
+    )
     args = p.parse_args(argv)
+    args.driver_options = parse_driver_options(args.driver_option, p)
     names = [ALIASES.get(t.strip(), t.strip()) for t in args.transports.split(",") if t.strip()]
     unknown = set(names) - set(TRANSPORTS)
     if unknown:
@@ -870,7 +895,7 @@ def measure(
         up: list[Endpoint] = []
         for name in names:
             try:
-                up.append(bring_up(name, stack, st.log_dir))
+                up.append(bring_up(name, stack, st.log_dir, st.driver_options))
             except Exception as exc:  # one broken transport must not sink the others
                 notes.append(f"{name} could not be started: {exc}"[:600])
                 log(notes[-1])
@@ -921,6 +946,7 @@ def main(argv: list[str] | None = None, prog: str = "") -> int:
         executor=args.executor,
         drain=args.drain,
         log_dir=log_dir,
+        driver_options=args.driver_options,
     )
     runs = len(names) * len(args.workload_list) * args.rounds
     est = runs * (args.duration + 9) + len(names) * 20
@@ -959,6 +985,11 @@ def main(argv: list[str] | None = None, prog: str = "") -> int:
                 f"-l {st.duration} s per run, {args.rounds} round(s), client --timeout "
                 f"{st.call_timeout} s, rpc-server -e {st.executor}, drain <= {st.drain:g} s, "
                 f"transports take turns per workload, order flipped every round"
+                + (
+                    f"; zmq peers' [oslo_messaging_zmq]: {', '.join(st.driver_options)}"
+                    if st.driver_options
+                    else ""
+                )
             ),
             "command": " ".join([command] + (sys.argv[1:] if argv is None else argv)),
             "log_dir": str(log_dir),

@@ -2,18 +2,24 @@
 """A/B of the driver under oslo.messaging's own simulator: this checkout against --base.
 
     simulator_ab.py --base REV [--pairs 6] [--workloads call-8] [--duration 15]
-                    [--transport zmq-curve] [--out DIR] [--no-write]
+                    [--transport zmq-curve] [--base-option K=V] [--head-option K=V]
+                    [--out DIR] [--no-write]
 
-One proxy of this checkout serves both sides (its process starts before anything
-changes PYTHONPATH); the simulator's client and server import the driver of the
-side being run: this checkout, or a temporary git worktree of --base put first on
-PYTHONPATH (checked before the first run: the base side must import the
-worktree's package).  The sides alternate in pairs, the first side flipping every
+One proxy of this checkout serves both sides; the simulator's client and server
+import the driver of the side being run: this checkout's, or a temporary git
+worktree's of --base. Each side's driver directory is put first on PYTHONPATH, the
+proxy's too, and before the first run the tool checks that each side imports its
+own package: run from a second worktree, the head side is that worktree, not the
+package installed in the virtualenv.  The sides alternate in pairs, the first side flipping every
 pair, so that both meet the same drift of the machine.  Per workload the report
 gives every run, each side's median calls (or casts) per second and CPU µs per
 message (client, server and proxy: cpu_window.py), the ratio of the medians, and
 in how many pairs this checkout did better: a change of a few percent shows in a
 sign count over many pairs long before it shows in one run.
+
+--base-option / --head-option KEY=VALUE give one side's simulator processes more
+[oslo_messaging_zmq] settings (added to a copy of the proxy's client config file):
+with --base HEAD, an A/B of a setting on the same code.
 
 Writes results/simulator-ab-<stamp>.{md,json}.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -36,6 +43,7 @@ import simulator as sim_mod
 from proxy_ab import REPO, _remove, _worktree
 
 SIDES = ("base", "head")
+HEAD_DIR = sim_mod.HERE.parent  # this checkout's driver/
 
 
 def _imported_from(driver_dir: Path | None) -> str:
@@ -56,6 +64,19 @@ def _use(driver_dir: Path | None) -> None:
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = str(driver_dir)
+
+
+def _with_options(ep, options: tuple[str, ...], log_dir: Path, side: str):
+    """ep for one side: the proxy's client config file with its options added (the
+    simulator reads one --config-file only)."""
+    if not options:
+        return ep
+    args = list(ep.args)
+    at = args.index("--config-file") + 1
+    conf = log_dir / f"{side}-client.conf"
+    conf.write_text(Path(args[at]).read_text().rstrip("\n") + "\n" + "\n".join(options) + "\n")
+    args[at] = str(conf)
+    return dataclasses.replace(ep, args=args)
 
 
 def _row(run: dict[str, Any], side: str, pair: int) -> dict[str, Any]:
@@ -123,6 +144,11 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Measured {meta['started']} on {meta['machine']}. Command: `{meta['command']}`.",
         f"Transport {meta['transport']}, one proxy of this checkout for both sides, "
         f"-l {meta['duration']} s per run, pairs alternate which side runs first.",
+        *[
+            f"{side} side's [oslo_messaging_zmq] settings: {', '.join(opts)}."
+            for side, opts in meta.get("options", {}).items()
+            if opts
+        ],
         "",
         "| workload | msg/s base / head | ratio | head faster in | CPU µs per msg base / head "
         "| ratio | head cheaper in |",
@@ -169,7 +195,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--transport", default="zmq-curve", choices=("zmq-curve", "zmq-plain"))
     p.add_argument("--out", type=Path, default=sim_mod.HERE / "results")
     p.add_argument("--no-write", action="store_true")
+    for side in SIDES:
+        p.add_argument(
+            f"--{side}-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"an [oslo_messaging_zmq] setting of the {side} side's simulator processes",
+        )
     args = p.parse_args(argv)
+    args.options = {
+        "base": sim_mod.parse_driver_options(args.base_option, p),
+        "head": sim_mod.parse_driver_options(args.head_option, p),
+    }
     args.workload_list = sim_mod.parse_workloads(args.workloads, p)
     if args.pairs < 1 or args.duration < 6:
         p.error("--pairs must be >= 1 and --duration >= 6 (the CPU window needs it)")
@@ -187,23 +225,27 @@ def main(argv: list[str] | None = None) -> int:
     tree = _worktree(args.base)
     base_dir = tree / "driver"
     try:
-        head_file, base_file = _imported_from(None), _imported_from(base_dir)
-        if not base_file.startswith(str(base_dir)) or head_file.startswith(str(base_dir)):
+        head_file, base_file = _imported_from(HEAD_DIR), _imported_from(base_dir)
+        if not base_file.startswith(f"{base_dir}/") or not head_file.startswith(f"{HEAD_DIR}/"):
             log(f"the sides do not import their own driver: head {head_file}, base {base_file}")
             return 2
         log(f"head imports {head_file}; base imports {base_file}")
+        if not list((HEAD_DIR / "oslo_messaging_zmq").glob("_core*.so")):
+            log("this checkout has no built native core: its proxy routes in Python")
         log_dir = Path(tempfile.mkdtemp(prefix=f"bench-logs-{stamp}-simulator-ab-"))
         st = sim_mod.Settings(duration=args.duration, log_dir=log_dir)
         sim = sim_mod.obtain(sim_mod.metadata.version("oslo.messaging"), sim_mod.CACHE, log, None)
         rows: list[dict[str, Any]] = []
         with contextlib.ExitStack() as stack:
-            ep = sim_mod.bring_up(args.transport, stack, log_dir)  # before any PYTHONPATH
+            _use(HEAD_DIR)
+            ep = sim_mod.bring_up(args.transport, stack, log_dir)
+            sides = {side: _with_options(ep, args.options[side], log_dir, side) for side in SIDES}
             for pair in range(1, args.pairs + 1):
                 order = SIDES if pair % 2 else tuple(reversed(SIDES))
                 for wl in args.workload_list:
                     for side in order:
-                        _use(base_dir if side == "base" else None)
-                        run = sim_mod.run_one(sim, ep, wl, pair, st, tag=f"{side}{pair}")
+                        _use(base_dir if side == "base" else HEAD_DIR)
+                        run = sim_mod.run_one(sim, sides[side], wl, pair, st, tag=f"{side}{pair}")
                         rows.append(_row(run, side, pair))
                         log(f"pair {pair}/{args.pairs} {side} {wl.name}: {sim_mod._fmt_row(run)}")
             _use(None)
@@ -218,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "base": _git("rev-parse", "--short", args.base),
             "transport": args.transport,
             "duration": args.duration,
+            "options": {side: list(args.options[side]) for side in SIDES},
             "command": " ".join(["simulator_ab.py", *(sys.argv[1:] if argv is None else argv)]),
         },
         "summary": summarize(rows),
