@@ -63,11 +63,11 @@ typedef struct {
 
 enum field {
     F_ID, F_KIND, F_EXCHANGE, F_TOPIC, F_SERVER, F_FANOUT, F_CALL, F_TTL, F_SEQ, F_PIN,
-    F_TRY, F_TO, F_STATE, F_HB, F_IDS, F_CONFIRM, F_COPIES, F_BATCH, N_FIELDS
+    F_TRY, F_TO, F_STATE, F_HB, F_IDS, F_CONFIRM, F_COPIES, F_BATCH, F_IDS_OK, N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
     "id", "kind", "exchange", "topic", "server", "fanout", "call", "ttl", "seq", "pin",
-    "try", "to", "state", "hb", "ids", "confirm", "copies", "batch",
+    "try", "to", "state", "hb", "ids", "confirm", "copies", "batch", "idsok",
 };
 
 /* ---- msgpack, the subset a header's fast path holds ---------------------------- */
@@ -625,6 +625,9 @@ static int route_send(Core *self, PyObject *ident, const value_t *f, const unsig
     if (truthy(&f[F_FANOUT])) return 0;
     if (!(f[F_PIN].type == V_ABSENT || f[F_PIN].type == V_NIL)) return 0;
     int call = truthy(&f[F_CALL]);
+    /* proxy._route: a cast's sender that reads batched "taken" (exactly 1, int or bool) */
+    int ids_ok = !call && (f[F_IDS_OK].type == V_INT || f[F_IDS_OK].type == V_BOOL) &&
+                 f[F_IDS_OK].i == 1;
 
     int rc = -1, sent;
     PyObject *exchange = NULL, *topic = NULL, *server = NULL, *key = NULL, *label, *members,
@@ -668,13 +671,17 @@ static int route_send(Core *self, PyObject *ident, const value_t *f, const unsig
 
     unsigned char hbuf[2048];
     out_t o = {hbuf, 0, sizeof(hbuf)};
-    put_byte(&o, (unsigned char)(0x80 | (has_try ? 4 : 3)));
+    put_byte(&o, (unsigned char)(0x80 | (3 + has_try + ids_ok)));
     put_cstr(&o, "id");
     put_str(&o, vid->p, vid->n);
     put_cstr(&o, "from");
     put_hex(&o, (const unsigned char *)PyBytes_AS_STRING(ident), (size_t)PyBytes_GET_SIZE(ident));
     put_cstr(&o, call ? "call" : "ack");
     put_int(&o, 1);
+    if (ids_ok) { /* before "try", in proxy._route's order */
+        put_cstr(&o, "idsok");
+        put_int(&o, 1);
+    }
     if (has_try) {
         put_cstr(&o, "try");
         put_int(&o, f[F_TRY].i);

@@ -188,6 +188,7 @@ class Sender:
         msg_id = self._new_id()
         header[wire.F_ID] = msg_id
         header[wire.F_SEQ] = self._next_seq(header)
+        header[wire.F_IDS_OK] = 1
         pending = _Pending(header, body, False, attempts)
         if attempts is not None:
             pending.delivered = threading.Event()
@@ -381,6 +382,13 @@ class Sender:
                     pending.holder = by
                 if pending.delivered is not None:
                     pending.delivered.set()  # it reached a listener: cast() may return
+            return
+        if state == wire.TAKEN and header.get(wire.F_IDS):
+            # a listener's "taken" of one turn: single-copy messages, each settled
+            for msg_id in header[wire.F_IDS]:
+                pending = self._inflight.get(msg_id)
+                if pending is not None:
+                    self._settled(msg_id, pending)
             return
         msg_id = header.get(wire.F_ID)
         pending = self._inflight.get(msg_id)

@@ -100,6 +100,9 @@ class IOLoop:
         self._green_wait = None  # GreenWaiter under eventlet (created in the loop)
         self._timers: list = []
         self._seq = itertools.count()
+        # run once at the end of the turn (or run_now) that asked: what a turn's
+        # commands collected, sent in one message (listener: batched "taken" ACKs)
+        self._at_turn_end: dict[Callable, None] = {}
         self._running = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -164,6 +167,7 @@ class IOLoop:
                         fn(*args)
                     except Exception:
                         LOG.exception("zmq I/O command failed")
+                    self._end_turn()
                     if self._needs_turn():
                         self._wake()
                     return
@@ -184,7 +188,9 @@ class IOLoop:
     def _drained(self) -> bool:
         """After a busy turn: nothing queued, no socket readable (a handler's send may
         have consumed another socket's ZMQ_FD edge, so every one is asked)."""
-        return not self._cmds and self._running and not self._any_readable()
+        return (
+            not self._cmds and not self._at_turn_end and self._running and not self._any_readable()
+        )
 
     def _any_readable(self) -> bool:
         """A socket has a message to read (or cannot say: look anyway)."""
@@ -205,6 +211,21 @@ class IOLoop:
                 pass
 
     # -- loop-context only ------------------------------------------------
+    def at_turn_end(self, fn: Callable[[], None]) -> None:
+        """Run fn once when this turn's (or this run_now's) work is done, before the
+        loop waits: a handler collects, fn sends what it collected."""
+        self._at_turn_end[fn] = None
+
+    def _end_turn(self) -> None:
+        while self._at_turn_end:
+            fns = list(self._at_turn_end)
+            self._at_turn_end.clear()
+            for fn in fns:
+                try:
+                    fn()
+                except Exception:
+                    LOG.exception("zmq I/O end-of-turn step failed")
+
     def call_later(self, delay: float, fn: Callable, *args) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, args))
 
@@ -354,6 +375,7 @@ class IOLoop:
                 self.turn_started = now
                 self._run_cmds()
                 wait = self._run_timers()
+                self._end_turn()
                 # read last: a send may consume the edge of ZMQ_FD, so EVENTS is
                 # re-checked after every batch of sends before sleeping
                 busy = self._read_sockets()
@@ -363,7 +385,7 @@ class IOLoop:
                     busy = False
                     if self._timers:
                         wait = max(0.0, self._timers[0][0] - time.monotonic())
-                if busy or self._cmds or not self._running:
+                if busy or self._cmds or self._at_turn_end or not self._running:
                     if yield_to_hub is not None:
                         self._turn.release()
                         try:
@@ -385,6 +407,7 @@ class IOLoop:
                     self._parked = False
         finally:
             self._running = False
+            self._end_turn()  # collected answers go out before the sockets close
             for sock in list(self._sockets):
                 self.remove_socket(sock)
             if self._green_wait is not None:

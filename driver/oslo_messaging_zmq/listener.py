@@ -52,6 +52,7 @@ REPLY_CACHE_ENTRIES = 2000  # replies kept to answer a re-sent call
 REPLY_CACHE_BYTES = 32 * 1024 * 1024
 REPLAY_BYTES = 16 * 1024 * 1024  # acks/replies kept per proxy for replay
 WAITING_IDS_PER_ACK = 512
+TAKEN_IDS_PER_ACK = 512  # "taken" of one turn for one sender through one proxy, batched
 BATCH_SENDERS_TOLD = 10000  # senders remembered as told the batch size (then forgotten at once)
 # after the process was frozen for longer than the lease, casts read from the
 # sockets during this many seconds are released instead of run (see _on_message)
@@ -80,6 +81,7 @@ class _Waiting:
         "sent_at",
         "via",
         "held",
+        "ids_ok",
     )
 
     def __init__(self, idx, sender, attempt, copies, now):
@@ -94,6 +96,7 @@ class _Waiting:
         self.sent_at = 0.0  # when its "taken" was sent asking for a verdict
         self.via = -1  # the proxy it was sent through
         self.held = False  # from a proxy's hold store: its sender settled it there
+        self.ids_ok = False  # its sender reads batched "taken" (wire.F_IDS_OK)
 
 
 class _Settling:
@@ -243,6 +246,8 @@ class ZmqListener(base.PollStyleListener):
         self._replies: collections.OrderedDict[str, list[bytes]] = collections.OrderedDict()
         self._reply_bytes = 0
         self._replay = [_Replay() for _endpoint in endpoints]
+        # "taken" ACKs of this turn, sent at its end: (proxy, sender) -> ids
+        self._taken_out: dict[tuple[int, str], list[tuple[str, int | None]]] = {}
         self.links = ProxyLinks(
             io,
             endpoints,
@@ -275,15 +280,16 @@ class ZmqListener(base.PollStyleListener):
         wants_ack = bool(header.get(wire.F_ACK))
         attempt = header.get(wire.F_TRY)
         copies = header.get(wire.F_COPIES)
+        ids_ok = header.get(wire.F_IDS_OK) == 1
         if self._dedup.seen(msg_id):
-            self._answer_copy(idx, msg_id, sender, wants_ack, attempt, copies)
+            self._answer_copy(idx, msg_id, sender, wants_ack, attempt, copies, ids_ok)
             return
         try:
             incoming = self._build(idx, header, msg_id, sender, body)
         except Exception as exc:
             LOG.error("zmq: undecodable message %s dropped (%s)", msg_id, type(exc).__name__)
             if wants_ack:
-                self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies)
+                self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies, ids_ok)
             return
         if wants_ack:
             now = time.monotonic()
@@ -296,6 +302,7 @@ class ZmqListener(base.PollStyleListener):
                 return
             incoming.wait_state = _Waiting(idx, sender, attempt, copies, now)
             incoming.wait_state.held = bool(header.get(wire.F_HELD))
+            incoming.wait_state.ids_ok = ids_ok
             self._waiting[msg_id] = incoming.wait_state
             if self._batch and sender not in self._batch_told:
                 self._tell_batch(idx, msg_id, sender)
@@ -316,7 +323,7 @@ class ZmqListener(base.PollStyleListener):
         thawed_at, length = self._io.stalled_since(now)
         return length > self._settings.ack_timeout and now - thawed_at < THAW_QUARANTINE
 
-    def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies) -> None:
+    def _answer_copy(self, idx, msg_id, sender, wants_ack, attempt, copies, ids_ok=False) -> None:
         """Another copy of a message this listener already has."""
         if msg_id in self._confirming:
             # taken here, but the proxy may still refuse it: not "taken" yet
@@ -336,16 +343,42 @@ class ZmqListener(base.PollStyleListener):
                 self._ack(idx, msg_id, sender, wire.WAITING, attempt, copies)
             return
         if wants_ack:
-            self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies)
+            self._ack(idx, msg_id, sender, wire.TAKEN, attempt, copies, ids_ok)
         cached = self._replies.get(msg_id)
         if cached is not None:
             self._send_tracked(cached, idx)
 
-    def _ack(self, idx, msg_id, sender, state, attempt=None, copies=None) -> None:
+    def _ack(self, idx, msg_id, sender, state, attempt=None, copies=None, ids_ok=False) -> None:
+        if ids_ok and state == wire.TAKEN and not self._batch and (copies is None or copies <= 1):
+            # final for a single-copy message, whatever its try: a sender that reads
+            # batched "taken" (wire.F_IDS_OK) needs the id only, so the turn's "taken"
+            # for one sender go in one ACK
+            out = self._taken_out.get((idx, sender))
+            if out is None:
+                out = self._taken_out[(idx, sender)] = []
+                self._io.at_turn_end(self._send_taken_out)
+            out.append((msg_id, attempt))
+            return
         header = self._ack_header(msg_id, sender, state, attempt, copies)
         if self._batch:
             header[wire.F_BATCH] = self._batch
         self._send_tracked(wire.encode(wire.ACK, header), idx)
+
+    def _send_taken_out(self) -> None:
+        """The "taken" ACKs collected in this turn: one per (proxy, sender), with
+        ids when there are several (as a single ACK when there is one)."""
+        out, self._taken_out = self._taken_out, {}
+        for (idx, sender), taken in out.items():
+            if len(taken) == 1:
+                msg_id, attempt = taken[0]
+                header = self._ack_header(msg_id, sender, wire.TAKEN, attempt, None)
+                self._send_tracked(wire.encode(wire.ACK, header), idx)
+                continue
+            for start in range(0, len(taken), TAKEN_IDS_PER_ACK):
+                ids = [msg_id for msg_id, _attempt in taken[start : start + TAKEN_IDS_PER_ACK]]
+                header = {wire.F_ID: ids[0], wire.F_IDS: ids, wire.F_TO: sender}
+                header[wire.F_STATE] = wire.TAKEN
+                self._send_tracked(wire.encode(wire.ACK, header), idx)
 
     @staticmethod
     def _ack_header(msg_id, sender, state, attempt, copies) -> dict:
@@ -415,7 +448,13 @@ class ZmqListener(base.PollStyleListener):
             waiting.taken = True
         if not self._confirm or waiting.held:
             # a held copy is the only one: its sender settled it on "held"
-            self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
+            if self._io.green and waiting.ids_ok:
+                # Green workers of one burst take one after another before the loop
+                # runs again: queued, their "taken" leave in one ACK at the end of
+                # that turn (run_now would send one ACK per worker at once).
+                self._io.call_soon(self._settle, msg_id, waiting, wire.TAKEN)
+            else:
+                self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
             return True
         waiting.answer = answer = make_reply_slot(self._io.green)
         self._io.run_now(self._settle, msg_id, waiting, wire.TAKEN)
@@ -441,7 +480,15 @@ class ZmqListener(base.PollStyleListener):
         elif waiting.answer is not None:
             self._send_taken(msg_id, waiting, waiting.idx)
             return
-        self._ack(waiting.idx, msg_id, waiting.sender, state, waiting.attempt, waiting.copies)
+        self._ack(
+            waiting.idx,
+            msg_id,
+            waiting.sender,
+            state,
+            waiting.attempt,
+            waiting.copies,
+            waiting.ids_ok,
+        )
 
     # -- confirmation of "taken" (loop context) ---------------------------------
     def _send_taken(self, msg_id: str, waiting: _Waiting, prefer: int, again=False) -> None:

@@ -762,6 +762,9 @@ class Proxy:
             out[wire.F_CALL] = 1  # the reply is the acknowledgement
         else:
             out[wire.F_ACK] = 1
+            ids_ok = header.get(wire.F_IDS_OK)
+            if isinstance(ids_ok, int) and ids_ok == 1:
+                out[wire.F_IDS_OK] = 1
         if isinstance(attempt, int) and not isinstance(attempt, bool):
             out[wire.F_TRY] = attempt
             if attempt > 1 and not call and not fanout and kind == wire.RPC:

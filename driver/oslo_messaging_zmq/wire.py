@@ -53,8 +53,13 @@ status     str       STATUS: "routed" (multi-copy), "held", "dropped",      T
 why        str       reason of a dropped status; with an empty id it is     T
                      about the peer, not a message: "key revoked",
                      "not permitted: listen on <target>"
-ids        [str]     a batched "waiting" ACK: every id it is about;         A C
-                     CONFIRM: the "taken" ACKs it answers
+ids        [str]     a batched ACK: every id it is about ("waiting"       A C
+                     reports; "taken" of single-copy messages a
+                     listener's turn settled for one sender, without
+                     try); CONFIRM: the "taken" ACKs it answers
+idsok      1         the sender of this cast reads a batched "taken"      S D
+                     (ids); the proxy copies it from SEND to DELIVER, a
+                     listener batches "taken" only for such senders
 confirm    1         a "taken" ACK the listener runs only once the proxy    A O
                      confirms it; in PONG: this proxy confirms
 again      1         the listener asks again (its verdict was lost): the    A
@@ -143,6 +148,7 @@ F_AGE = "age"
 F_BEAT = "beat"
 F_AGAIN = "again"
 F_VERDICT = "verdict"
+F_IDS_OK = "idsok"  # SEND/DELIVER of a cast: its sender reads "taken" ACKs with ids
 
 B_CONTEXT = "ctxt"
 B_MESSAGE = "msg"

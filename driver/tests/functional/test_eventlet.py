@@ -76,3 +76,48 @@ def test_green_cast_leaves_before_the_process_goes_idle(url, transports):
         proc.wait()
         server.stop()
         server.wait()
+
+
+BURST_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "green_cast_burst.py")
+
+
+def _counter_totals(proxies, *names):
+    totals = dict.fromkeys(names, 0)
+    for proxy in proxies:
+        counters = proxy.metrics()["counters"]
+        for name in names:
+            totals[name] += counters.get(name, 0)
+    return totals
+
+
+def test_a_green_burst_is_acknowledged_in_batches_and_run_once(proxies, url):
+    """Green workers of one burst take their casts before the listener's loop runs again:
+    their "taken" go to the sender in batched ACKs, every cast settled by them (none
+    sent again after ack_timeout) and run once."""
+    callers, each = 8, 100
+    before = _counter_totals(proxies, "routed", "acks")
+    proc = subprocess.Popen(
+        [sys.executable, BURST_SCRIPT, url, str(callers), str(each)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        values = json.loads(line)["values"]
+        assert sorted(values) == list(range(callers * each))  # every cast, once
+        assert proc.stdout.readline().strip() == "settled"  # 4.5 s later, past ack_timeout
+        after = _counter_totals(proxies, "routed", "acks")
+        routed = after["routed"] - before["routed"]
+        acks = after["acks"] - before["acks"]
+        assert routed == callers * each, "casts were sent again: their 'taken' was not heard"
+        assert 0 < acks < routed, f"{acks} ACKs for {routed} casts: no batch"
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

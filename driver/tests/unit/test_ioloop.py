@@ -100,3 +100,41 @@ def test_when_a_busy_green_turn_may_wait_at_once(unstarted):
     io._cmds.clear()
     io._running = False
     assert not io._drained()  # stopping: the loop must see it
+
+
+def test_end_of_turn_steps_run_once_after_the_turns_commands(io):
+    release = threading.Event()
+    log = []
+
+    def collect(item):
+        log.append(item)
+        io.at_turn_end(flush)  # asked by each command: run once
+
+    def flush():
+        log.append("flush")
+
+    io.call_soon(release.wait, 5)
+    assert _until(lambda: not io._parked and not io._cmds)  # the loop is busy
+    io.call_soon(collect, "a")
+    io.call_soon(collect, "b")
+    release.set()
+    assert _until(lambda: "flush" in log)
+    time.sleep(0.05)
+    assert log == ["a", "b", "flush"]
+
+
+def test_a_run_now_in_the_callers_thread_ends_its_turn_before_returning(io):
+    assert _until(lambda: io._parked)
+    log = []
+    io.run_now(lambda: (log.append("a"), io.at_turn_end(lambda: log.append("flush"))))
+    assert log == ["a", "flush"]
+
+
+def test_a_pending_end_of_turn_step_keeps_a_green_turn_from_waiting(unstarted):
+    io, _peer, _mine = unstarted
+    io._running = True
+    io.at_turn_end(lambda: None)
+    assert not io._drained()
+    io._end_turn()
+    assert io._drained()
+    io._running = False

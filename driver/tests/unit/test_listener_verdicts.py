@@ -10,6 +10,7 @@ its proxy links and I/O loop.
 import queue
 import time
 
+from oslo_messaging_zmq import listener as listener_mod
 from oslo_messaging_zmq import wire
 from oslo_messaging_zmq.dedup import Deduplicator
 from oslo_messaging_zmq.links import LinkSettings
@@ -127,3 +128,79 @@ def test_a_proxy_down_is_asked_again_elsewhere_unless_this_process_froze():
     fn(*args)
     ((idx, _mtype, header),) = frozen.links.sent
     assert idx == 0 and header[wire.F_AGAIN] == 1 and header[wire.F_AGE] == 6.0
+
+
+class _TurnLoop(_Loop):
+    """The stand-in loop with end-of-turn steps, run when the test ends the turn."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = {}
+
+    def at_turn_end(self, fn):
+        self.steps[fn] = None
+
+    def end_turn(self):
+        steps, self.steps = self.steps, {}
+        for fn in steps:
+            fn()
+
+
+def _settle_taken(listener, msg_id, sender="aa", via=0, attempt=1, copies=None, ids_ok=True):
+    waiting = _Waiting(via, sender, attempt, copies, time.monotonic())
+    waiting.ids_ok = ids_ok
+    listener._waiting[msg_id] = waiting
+    listener._settle(msg_id, waiting, wire.TAKEN)
+
+
+def _batching_listener():
+    listener = _listener()
+    listener._io = _TurnLoop()
+    listener._taken_out = {}
+    return listener
+
+
+def test_the_taken_of_one_turn_go_to_each_sender_in_one_ack():
+    listener = _batching_listener()
+    _settle_taken(listener, "m1")
+    _settle_taken(listener, "m2", attempt=2)
+    _settle_taken(listener, "m3", sender="bb")
+    _settle_taken(listener, "m4", via=1)
+    assert listener.links.sent == []  # nothing before the turn ends
+    listener._io.end_turn()
+    sent = {(idx, header[wire.F_TO]): header for idx, mtype, header in listener.links.sent}
+    assert len(listener.links.sent) == 3
+    batched = sent[(0, "aa")]
+    assert batched[wire.F_STATE] == wire.TAKEN and batched[wire.F_IDS] == ["m1", "m2"]
+    assert batched[wire.F_ID] == "m1" and wire.F_TRY not in batched
+    single = sent[(0, "bb")]  # alone: the ACK it always was, with its try
+    assert single[wire.F_ID] == "m3" and wire.F_IDS not in single and single[wire.F_TRY] == 1
+    assert sent[(1, "aa")][wire.F_ID] == "m4"
+    assert [len(replay.items) for replay in listener._replay] == [2, 1]  # kept for a replay
+
+
+def test_a_taken_for_a_sender_that_reads_no_ids_is_sent_at_once_alone():
+    listener = _batching_listener()
+    _settle_taken(listener, "m1", ids_ok=False)
+    _settle_taken(listener, "m2", ids_ok=False)
+    ids = [header[wire.F_ID] for _idx, _mtype, header in listener.links.sent]
+    assert ids == ["m1", "m2"] and listener._io.steps == {}
+    assert all(wire.F_IDS not in header for _idx, _mtype, header in listener.links.sent)
+
+
+def test_a_multi_copy_taken_is_sent_at_once_with_its_try_and_copies():
+    listener = _batching_listener()
+    _settle_taken(listener, "m1", attempt=3, copies=2)
+    ((_idx, _mtype, header),) = listener.links.sent
+    assert header[wire.F_TRY] == 3 and header[wire.F_COPIES] == 2
+    assert wire.F_IDS not in header and listener._io.steps == {}
+
+
+def test_a_long_turn_is_split_into_acks_of_at_most_taken_ids_per_ack(monkeypatch):
+    monkeypatch.setattr(listener_mod, "TAKEN_IDS_PER_ACK", 3)
+    listener = _batching_listener()
+    for n in range(7):
+        _settle_taken(listener, f"m{n}")
+    listener._io.end_turn()
+    ids = [header.get(wire.F_IDS) for _idx, _mtype, header in listener.links.sent]
+    assert ids == [["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]

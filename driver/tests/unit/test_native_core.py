@@ -2,7 +2,7 @@
 
 One scenario (registrations, casts and calls, ACKs and replies, pings, and the messages
 the core must leave to Python: a copy sent again, a pin, a fanout, a notification, a
-confirmation asked for, a batched ACK, malformed headers, a REGISTER that changes the
+confirmation asked for, batched ACKs, malformed headers, a REGISTER that changes the
 targets or comes after the keys were read again) runs through a real proxy
 on a real ROUTER with real DEALER peers, once with core=python and once with
 core=native, in both security modes.  What every peer received, the proxy's counters
@@ -164,7 +164,14 @@ SCENARIO = [
     (b"S", _send("badseq", **{wire.F_SEQ: True}), False),
     (b"S", _send("big", **{wire.F_SEQ: 2**62}), False),
     (b"S", _send("nested", **{wire.F_SEQ: 1, "extra": [1, 2]}), False),
+    # a sender that reads batched "taken": the DELIVER says so (exactly 1, int or bool)
+    (b"S", _send("k1", **{wire.F_SEQ: 1, wire.F_TRY: 1, wire.F_IDS_OK: 1}), True),
+    (b"S", _send("k2", **{wire.F_SEQ: 4, wire.F_IDS_OK: True}), True),
+    (b"S", _send("k3", **{wire.F_SEQ: 7, wire.F_IDS_OK: 2}), True),
+    (b"S", _send("kcall", **{wire.F_SEQ: 1, wire.F_CALL: 1, wire.F_IDS_OK: 1}), True),
     (b"L2", _ack("c1"), True),
+    (b"L2", _ack("k1", **{wire.F_IDS: ["k1", "k2", "k3"], wire.F_STATE: wire.TAKEN}), False),
+    (b"L2", _reply("kcall"), True),
     (b"L3", _ack("c2", **{wire.F_STATE: wire.WAITING, wire.F_TRY: 1, wire.F_COPIES: 1}), True),
     (b"L3", _ack("c2"), True),
     (b"L1", _reply("call1", **{wire.F_HB: 1}), True),
@@ -267,6 +274,12 @@ def test_native_core_does_what_python_does(mode, tmp_path):
     # the scenario reached the listeners at all (not two empty transcripts)
     delivered = [m for step in python[0] for m in step if m[1] == wire.DELIVER]
     assert len(delivered) >= 8
+    ids_ok = {m[2][wire.F_ID]: m[2].get(wire.F_IDS_OK) for m in delivered}
+    assert [ids_ok[k] for k in ("k1", "k2", "k3", "kcall", "c1")] == [1, 1, None, None, None]
+    # the batched "taken" reached the sender with its ids (the sender is S)
+    acks = [m for step in python[0] for m in step if m[1] == wire.ACK and wire.F_IDS in m[2]]
+    batched = [(m[0], m[2][wire.F_IDS]) for m in acks if m[2][wire.F_STATE] == wire.TAKEN]
+    assert batched == [(b"S", ["k1", "k2", "k3"])]
     # badttl, badseq, big, the unknown ACK state and the string that is not UTF-8
     assert python[1][0]["malformed"] == 5
     # every REGISTER and HELLO got its PONG
