@@ -51,8 +51,7 @@ REPLY_RETRIES = 50
 REPLY_CACHE_ENTRIES = 2000  # replies kept to answer a re-sent call
 REPLY_CACHE_BYTES = 32 * 1024 * 1024
 REPLAY_BYTES = 16 * 1024 * 1024  # acks/replies kept per proxy for replay
-WAITING_IDS_PER_ACK = 512
-TAKEN_IDS_PER_ACK = 512  # "taken" of one turn for one sender through one proxy, batched
+IDS_PER_ACK = 512  # ids in one batched ACK: "waiting" reports, the "taken" of one turn
 BATCH_SENDERS_TOLD = 10000  # senders remembered as told the batch size (then forgotten at once)
 # after the process was frozen for longer than the lease, casts read from the
 # sockets during this many seconds are released instead of run (see _on_message)
@@ -374,8 +373,8 @@ class ZmqListener(base.PollStyleListener):
                 header = self._ack_header(msg_id, sender, wire.TAKEN, attempt, None)
                 self._send_tracked(wire.encode(wire.ACK, header), idx)
                 continue
-            for start in range(0, len(taken), TAKEN_IDS_PER_ACK):
-                ids = [msg_id for msg_id, _attempt in taken[start : start + TAKEN_IDS_PER_ACK]]
+            for start in range(0, len(taken), IDS_PER_ACK):
+                ids = [msg_id for msg_id, _attempt in taken[start : start + IDS_PER_ACK]]
                 header = {wire.F_ID: ids[0], wire.F_IDS: ids, wire.F_TO: sender}
                 header[wire.F_STATE] = wire.TAKEN
                 self._send_tracked(wire.encode(wire.ACK, header), idx)
@@ -407,8 +406,8 @@ class ZmqListener(base.PollStyleListener):
         if self._confirming:
             self._abandon_unanswered(now)
         for (idx, sender), ids in due.items():
-            for start in range(0, len(ids), WAITING_IDS_PER_ACK):
-                chunk = ids[start : start + WAITING_IDS_PER_ACK]
+            for start in range(0, len(ids), IDS_PER_ACK):
+                chunk = ids[start : start + IDS_PER_ACK]
                 header = {wire.F_ID: chunk[0], wire.F_IDS: chunk, wire.F_TO: sender}
                 header[wire.F_STATE] = wire.WAITING
                 if self._batch:

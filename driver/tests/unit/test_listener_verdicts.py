@@ -196,8 +196,8 @@ def test_a_multi_copy_taken_is_sent_at_once_with_its_try_and_copies():
     assert wire.F_IDS not in header and listener._io.steps == {}
 
 
-def test_a_long_turn_is_split_into_acks_of_at_most_taken_ids_per_ack(monkeypatch):
-    monkeypatch.setattr(listener_mod, "TAKEN_IDS_PER_ACK", 3)
+def test_a_long_turn_is_split_into_acks_of_at_most_ids_per_ack(monkeypatch):
+    monkeypatch.setattr(listener_mod, "IDS_PER_ACK", 3)
     listener = _batching_listener()
     for n in range(7):
         _settle_taken(listener, f"m{n}")
