@@ -56,3 +56,14 @@ def versions() -> str:
         f"pyzmq {zmq.pyzmq_version()}, libzmq {zmq.zmq_version()}, "
         f"rabbitmq-server {rabbit or 'not installed'}"
     )
+
+
+def run_meta(started: str, load_before: str) -> dict[str, str]:
+    """The head of a result file's meta: when, where, the load around it, versions."""
+    return {
+        "started": started,
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": loadavg(),
+        "versions": versions() + f", eventlet {_dist('eventlet')}",
+    }

@@ -254,11 +254,12 @@ LATE_TIMER = 1.5  # s between two of the simulator's 1 s stats lines: its timer 
 class Proc:
     """One simulator process, output to a log file, stopped on any way out."""
 
-    def __init__(self, cmd: list[str], log_path: Path) -> None:
+    def __init__(self, cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self._out = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             cmd,
+            env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -985,13 +986,9 @@ def main(argv: list[str] | None = None, prog: str = "") -> int:
     command = prog or os.path.relpath(sys.argv[0])
     doc = {
         "meta": {
-            "started": started.isoformat(timespec="seconds"),
-            "machine": environment.machine(),
-            "load_before": load_before,
-            "load_after": environment.loadavg(),
+            **environment.run_meta(started.isoformat(timespec="seconds"), load_before),
             "cpu_pressure_before": psi_before,
             "cpu_pressure_after": cpu_pressure(),
-            "versions": environment.versions() + f", eventlet {metadata.version('eventlet')}",
             "simulator": {
                 "version": sim.version,
                 "sha256": sim.sha256,
