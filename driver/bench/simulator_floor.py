@@ -217,8 +217,7 @@ def summarize(rows: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
     return out
 
 
-def _f(v: Any) -> str:
-    return sim_run._f(v)
+_f = sim_run._f
 
 
 def _list(values: list[float | None]) -> str:
@@ -313,9 +312,9 @@ def markdown(doc: dict[str, Any]) -> str:
         for r in doc["rows"]
         for p in r["problems"]
     ]
-    if problems or doc["notes"]:
-        lines += ["", "## Problems and notes", ""]
-        lines += [f"- {n}" for n in doc["notes"] + problems]
+    if problems:
+        lines += ["", "## Problems", ""]
+        lines += [f"- {n}" for n in problems]
     return "\n".join(lines) + "\n"
 
 
@@ -352,7 +351,6 @@ def main(argv: list[str] | None = None) -> int:
     sim = sim_run.obtain(metadata.version("oslo.messaging"), args.cache, log)
     floor_path = install_floor(Path(tempfile.mkdtemp(prefix="bench-floor-driver-")))
     rows: list[dict[str, Any]] = []
-    notes: list[str] = []
     load_before = environment.loadavg()
     try:
         with contextlib.ExitStack() as stack:
@@ -404,7 +402,6 @@ def main(argv: list[str] | None = None) -> int:
             "log_dir": str(log_dir),
         },
         "summary": summarize(rows, [w.name for w in args.workload_list]),
-        "notes": notes,
         "rows": rows,
     }
     text = markdown(doc)
