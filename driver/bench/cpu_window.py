@@ -4,7 +4,8 @@ window in the middle of the run (start-up, imports and the drain left out).
 A background thread waits ``start_after`` seconds, reads every process's CPU
 seconds (interpreter threads and libzmq's, procstat.cpu_by_thread) and the
 message count, waits ``length`` seconds and reads both again.  The result
-divides each process's CPU by the messages counted in between.
+divides each process's CPU, and its threads' context switches, by the messages
+counted in between.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import procstat
 
 def _snapshot(pids: dict[str, int]) -> dict[str, dict[str, float]]:
     return {who: procstat.cpu_by_thread(pid) for who, pid in pids.items()}
+
+
+def _switches(pids: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {who: procstat.switches(pid) for who, pid in pids.items()}
 
 
 class CpuWindow:
@@ -46,12 +51,14 @@ class CpuWindow:
         if self._stop.wait(self._start_after):
             self._why = "the run ended before the window began"
             return
+        switches0 = _switches(self._pids)
         before, count0, machine0 = _snapshot(self._pids), self._count(), time.monotonic()
         busy0 = procstat.machine_busy_seconds()
         if self._stop.wait(self._length):
             self._why = "the run ended inside the window"
             return
         after, count1 = _snapshot(self._pids), self._count()
+        switches1 = _switches(self._pids)
         busy, span = procstat.machine_busy_seconds() - busy0, time.monotonic() - machine0
         messages = count1 - count0
         if messages <= 0:
@@ -68,6 +75,13 @@ class CpuWindow:
             "cpu_s": cpu,
             "us_per_msg": {
                 who: round(sum(parts.values()) * 1e6 / messages) for who, parts in cpu.items()
+            },
+            "switches_per_msg": {
+                who: {
+                    kind: round((switches1[who][kind] - switches0[who][kind]) / messages, 2)
+                    for kind in switches0[who]
+                }
+                for who in self._pids
             },
         }
 

@@ -38,22 +38,40 @@ def machine_busy_seconds() -> float:
     return (sum(ticks[:8]) - idle) / _TICKS
 
 
+def _thread_files(pid: int, name: str):
+    """The text of /proc/<pid>/task/<tid>/<name> for each of pid's live threads."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{name}") as handle:
+                yield handle.read()
+        except OSError:
+            continue
+
+
 def cpu_by_thread(pid: int) -> dict[str, float]:
     """CPU seconds of pid's threads grouped as "libzmq" (its ZMQbg/* I/O and reaper
     threads) and "python" (every other thread: the interpreter's)."""
     out = {"python": 0.0, "libzmq": 0.0}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as handle:
-                text = handle.read()
-        except OSError:
-            continue
+    for text in _thread_files(pid, "stat"):
         name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
         seconds = (int(fields[11]) + int(fields[12])) / _TICKS
         out["libzmq" if name.startswith("ZMQbg") else "python"] += seconds
+    return out
+
+
+def switches(pid: int) -> dict[str, int]:
+    """Context switches of all pid's threads since they started: "voluntary" (the
+    thread waited) and "involuntary" (the scheduler took its CPU away)."""
+    out = {"voluntary": 0, "involuntary": 0}
+    for text in _thread_files(pid, "status"):
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                out["voluntary"] += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                out["involuntary"] += int(line.split()[1])
     return out

@@ -603,6 +603,11 @@ def _cpu_medians(rs: list[dict[str, Any]]) -> dict[str, float | None]:
     out["total"] = _median(
         [sum(w["us_per_msg"].get(who) or 0 for who in CPU_PROCS) for w in windows]
     )
+    switched = [w["switches_per_msg"] for w in windows if "switches_per_msg" in w]
+    for kind in ("voluntary", "involuntary"):
+        out[f"{kind}_switches"] = _median(
+            [sum((s.get(who) or {}).get(kind, 0) for who in CPU_PROCS) for s in switched]
+        )
     cores = os.cpu_count() or 1
     out["machine_busy_pct"] = _median(
         [100 * w["machine_busy_s"] / (w["window_s"] * cores) for w in windows if w["window_s"]]
@@ -696,11 +701,13 @@ def _cpu_table(results: list[dict[str, Any]]) -> list[str]:
         "planned end; interpreter and libzmq threads), medians over rounds. broker: RabbitMQ's",
         "Erlang VM or the zmq proxy. rabbit / this: RabbitMQ's total over this transport's, the",
         "throughput ratio the two cores would allow if each run kept them busy. Machine busy:",
-        "all cores, every process on the machine, in the same windows.",
+        "all cores, every process on the machine, in the same windows. Switches: context",
+        "switches of all threads of the three processes per message, voluntary (a thread",
+        "waited) and involuntary (the scheduler took its CPU away).",
         "",
         "| workload | transport | client | server | broker | total | rabbit / this "
-        "| machine busy % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| machine busy % | switches vol. / invol. |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for a in rows:
         cpu = a["cpu_us"]
@@ -709,7 +716,8 @@ def _cpu_table(results: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {a['workload']} | {a['transport']} | {_f(cpu['client'])} | {_f(cpu['server'])} "
             f"| {_f(cpu['broker'])} | {_f(cpu['total'])} | {_f(rel)} "
-            f"| {_f(cpu['machine_busy_pct'])} |"
+            f"| {_f(cpu['machine_busy_pct'])} "
+            f"| {_f(cpu.get('voluntary_switches'))} / {_f(cpu.get('involuntary_switches'))} |"
         )
     return lines
 

@@ -80,6 +80,7 @@ def _window_rate(window: dict[str, Any], who: str) -> dict[str, Any]:
     return {
         "per_s": round(window["messages"] / window["window_s"], 1),
         "cpu_us": window["us_per_msg"][who],
+        "switches": (window.get("switches_per_msg") or {}).get(who),
         "machine_busy_pct": round(
             100 * window["machine_busy_s"] / (window["window_s"] * (os.cpu_count() or 1)), 1
         ),
@@ -159,12 +160,24 @@ def compared_row(row: dict[str, Any]) -> dict[str, Any]:
     }
     out["per_s"] = row.get("span_per_s")
     out["cpu_us"] = dict(window.get("us_per_msg") or {})
+    out["switches"] = dict(window.get("switches_per_msg") or {})
     if window.get("messages"):  # interpreter and libzmq threads apart
         out["cpu_split_us"] = {
             who: {part: round(sec * 1e6 / window["messages"]) for part, sec in parts.items()}
             for who, parts in window["cpu_s"].items()
         }
     return out
+
+
+SWITCH_KINDS = ("voluntary", "involuntary")
+
+
+def _switch_sum(per_process: list[dict[str, float] | None], kind: str) -> float | None:
+    """Context switches per message of kind, summed over the processes (None if one
+    of them has no count)."""
+    if not per_process or any(not counts for counts in per_process):
+        return None
+    return round(sum(counts[kind] for counts in per_process), 2)
 
 
 def summarize(rows: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
@@ -177,6 +190,13 @@ def summarize(rows: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
         for side in ("client", "server"):
             entry[f"floor_{side}_per_s"] = med([r[side].get("per_s") for r in floors])
             entry[f"floor_{side}_cpu_us"] = med([r[side].get("cpu_us") for r in floors])
+        for kind in SWITCH_KINDS:
+            entry[f"floor_{kind}_switches"] = med(
+                [
+                    _switch_sum([r[side].get("switches") for side in ("client", "server")], kind)
+                    for r in floors
+                ]
+            )
         rounds: dict[int, dict[str, float]] = {}
         for r in floors:
             if r["client"].get("per_s") and r["server"].get("per_s"):
@@ -187,6 +207,10 @@ def summarize(rows: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
             entry[f"{name}_per_s"] = med([r["per_s"] for r in runs])
             for who in ("client", "server", "broker"):
                 entry[f"{name}_{who}_cpu_us"] = med([r["cpu_us"].get(who) for r in runs])
+            for kind in SWITCH_KINDS:
+                entry[f"{name}_{kind}_switches"] = med(
+                    [_switch_sum(list((r.get("switches") or {}).values()), kind) for r in runs]
+                )
             for r in runs:
                 if r["per_s"]:
                     rounds.setdefault(r["round"], {})[name] = r["per_s"]
@@ -286,6 +310,25 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {e['workload']} | {_trio(e, 'rabbit')} | {_trio(e, 'zmq-curve')} "
             f"| {_f(e['floor_client_cpu_us'])} / {_f(e['floor_server_cpu_us'])} |"
         )
+    if any(e.get("floor_voluntary_switches") is not None for e in doc["summary"]):
+        lines += [
+            "",
+            "## Context switches per message (voluntary / involuntary)",
+            "",
+            "All threads of client, server and broker, over the same windows as the CPU:",
+            "voluntary, a thread waited (a wake-up each); involuntary, the scheduler took",
+            "its CPU away. Medians over rounds.",
+            "",
+            "| workload | RabbitMQ | zmq | floor |",
+            "|---|---:|---:|---:|",
+        ]
+        for e in doc["summary"]:
+            cells = [
+                f"{_f(e.get(f'{name}_voluntary_switches'))} / "
+                f"{_f(e.get(f'{name}_involuntary_switches'))}"
+                for name in (*COMPARED, "floor")
+            ]
+            lines.append(f"| {e['workload']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Rounds",
