@@ -190,6 +190,20 @@ class Transport:
         self.log(f"[{self.name}] workers stopped in {time.monotonic() - t0:.1f}s")
 
 
+def _compile_driver(log: Log) -> None:
+    """Bring the driver package's bytecode up to date, as pip does when it installs it.
+    The first sample's process imports the driver; with stale bytecode and
+    PYTHONDONTWRITEBYTECODE set (a checkout under development), it would compile the
+    changed modules from source at every run and time that as the first call."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("oslo_messaging_zmq")
+    for where in (spec.submodule_search_locations or []) if spec else []:
+        if not compileall.compile_dir(where, quiet=1):
+            log(f"bytecode of {where} could not all be written: the first call may include it")
+
+
 def first_message(transport: Transport, samples: int, log: Log) -> list[dict[str, Any]]:
     """first_message.py against this transport's server: rows first-call, first-cast."""
     import json
@@ -198,6 +212,8 @@ def first_message(transport: Transport, samples: int, log: Log) -> list[dict[str
 
     log(f"[{transport.name}] first message on {samples} new transports ...")
     here = Path(__file__).resolve().parent
+    if transport.name.startswith("zmq"):
+        _compile_driver(log)
     with open(transport.st.log_dir / f"{transport.name}-first.log", "ab") as err:
         out = subprocess.run(
             [sys.executable, str(here / "first_message.py"), *transport.worker_args]
@@ -214,6 +230,7 @@ def first_message(transport: Transport, samples: int, log: Log) -> list[dict[str
     import latency
 
     call = latency.summarize([ms / 1000 for ms in res["call_ms"]])
+    call["samples_ms"] = [round(ms, 1) for ms in res["call_ms"]]  # [0]: the process's first
     rows = []
     for name, lat, got in (
         ("first-call", call, len(res["call_ms"])),
@@ -235,6 +252,7 @@ def first_message(transport: Transport, samples: int, log: Log) -> list[dict[str
                 "p50_ms": lat["p50_ms"],
                 "p99_ms": lat["p99_ms"],
                 "max_ms": lat.get("max_ms"),
+                "samples_ms": lat.get("samples_ms"),
                 "latency": "new transport -> "
                 + ("answer" if name == "first-call" else "at the server"),
                 "seconds": 0.0,
